@@ -1,0 +1,784 @@
+#include "conf.h"
+#include "jsonw.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum conf_kind {
+	K_INT,     /* int field */
+	K_BOOL,    /* bool field */
+	K_STR,     /* char * field; min/max bound the length */
+	K_ENUM,    /* int field holding an index into choices */
+	K_ADDR,    /* struct conf_addr field, numeric only */
+	K_ADDRLIST /* struct conf_addrlist field */
+};
+
+#define KF_REQUIRED 0x1 /* must be present */
+#define KF_RESOLVE  0x2 /* addresses may be host names, resolved at load */
+#define KF_PATH     0x4 /* a path: relative ones are taken from the config's folder */
+#define KF_DERIVED  0x8 /* default is computed after parsing; def is its description */
+#define KF_NAME     0x10 /* restricted to [A-Za-z0-9_.-] */
+
+struct conf_key {
+	const char *name;
+	enum conf_kind kind;
+	unsigned flags;
+	size_t off;
+	long long min, max;
+	const char *def;             /* default as written in a config (or description) */
+	const char *const *choices;  /* K_ENUM */
+	const char *doc;
+};
+
+static const char *const proto_names[] = {"tcp", "udp", NULL};
+static const char *const mode_names[] = {"forward", NULL};
+
+#define G(f) offsetof(struct conf_global, f)
+static const struct conf_key global_keys[] = {
+	{"workers", K_INT, 0, G(workers), 0, 256, "0", NULL,
+	 "Worker threads, each with its own event loop and its own SO_REUSEPORT listening "
+	 "sockets. 0 means one per online CPU."},
+	{"instance", K_STR, KF_DERIVED | KF_NAME, G(instance), 1, 64,
+	 "config file name without its extension", NULL,
+	 "Name of this instance; keeps the control socket and pinned BPF objects of two "
+	 "instances apart."},
+	{"control_socket", K_STR, KF_DERIVED | KF_PATH, G(control_socket), 1, 107,
+	 "/run/kfwd/<instance>.sock", NULL,
+	 "Unix socket for `kfwd stats` and the other inspection commands."},
+	{"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
+	 "bpffs folder under which the instance pins its maps (in a subfolder named after "
+	 "the instance)."},
+	{"shutdown_grace_ms", K_INT, 0, G(shutdown_grace_ms), 0, 3600000, "10000", NULL,
+	 "On SIGTERM/SIGINT, how long live flows may drain after listeners close before "
+	 "they are cut."},
+};
+#undef G
+
+#define L(f) offsetof(struct conf_listener, f)
+static const struct conf_key listener_keys[] = {
+	{"name", K_STR, KF_REQUIRED | KF_NAME, L(name), 1, 63, "(required)", NULL,
+	 "Unique name; used in logs, stats and to match listeners across reloads."},
+	{"bind", K_ADDR, KF_REQUIRED, L(bind), 0, 0, "(required)", NULL,
+	 "Listening address: `IP:PORT`, `[IPv6]:PORT`, `*:PORT` (IPv4 any) or `[::]:PORT` "
+	 "(IPv6 only; add a second listener for IPv4)."},
+	{"proto", K_ENUM, 0, L(proto), 0, 0, "\"tcp\"", proto_names, "Transport: `tcp` or `udp`."},
+	{"mode", K_ENUM, 0, L(mode), 0, 0, "\"forward\"", mode_names,
+	 "`forward`: relay every connection or datagram flow to a backend."},
+	{"backends", K_ADDRLIST, KF_RESOLVE, L(backends), 1, 256, "(required for forward)", NULL,
+	 "List of `HOST:PORT` tried in order until one connects (TCP); UDP flows use the "
+	 "first. Names are resolved once, when the config is loaded."},
+	{"idle_timeout_ms", K_INT, 0, L(idle_timeout_ms), 0, 604800000, "0", NULL,
+	 "Close a flow with no traffic in either direction for this long. 0 means the "
+	 "protocol default: 3600000 for TCP, 30000 for UDP."},
+	{"connect_timeout_ms", K_INT, 0, L(connect_timeout_ms), 1, 600000, "5000", NULL,
+	 "How long a TCP connect to one backend may take before the next is tried."},
+	{"max_flows", K_INT, 0, L(max_flows), 1, 10000000, "65536", NULL,
+	 "Concurrent connections (TCP) or flows (UDP) on this listener; beyond it new ones "
+	 "are refused and counted as `flow_limit`."},
+	{"buffer_size", K_INT, 0, L(buffer_size), 4096, 16777216, "131072", NULL,
+	 "Bytes kfwd holds per direction of a TCP connection (a pipe); a reader that stops "
+	 "stalls its writer instead of growing memory."},
+};
+#undef L
+
+struct section {
+	const char *name;
+	const struct conf_key *keys;
+	size_t nkeys;
+	const char *doc;
+};
+
+static const struct section sections[] = {
+	{"global", global_keys, sizeof(global_keys) / sizeof(global_keys[0]),
+	 "Process-wide settings: `global = { ... };`"},
+	{"listeners", listener_keys, sizeof(listener_keys) / sizeof(listener_keys[0]),
+	 "A list of groups, one per listener: `listeners = ( { ... }, { ... } );`"},
+};
+
+struct ctx {
+	const char *file;
+	char *dir; /* for relative paths */
+	struct conf_errs *errs;
+};
+
+static void err_add(struct ctx *x, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void err_add(struct ctx *x, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char *full = NULL;
+	if (asprintf(&full, "%s:%d: %s", x->file, line, msg) < 0)
+		return;
+	char **v = realloc(x->errs->msg, (x->errs->n + 1) * sizeof(*v));
+	if (!v) {
+		free(full);
+		return;
+	}
+	v[x->errs->n++] = full;
+	x->errs->msg = v;
+}
+
+void conf_errs_free(struct conf_errs *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->msg[i]);
+	free(e->msg);
+	e->msg = NULL;
+	e->n = 0;
+}
+
+static bool valid_name(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+static char *path_join(const struct ctx *x, const char *p)
+{
+	char *out = NULL;
+	if (p[0] == '/' || !x->dir)
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", x->dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+static void free_addrlist(struct conf_addrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].text);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void field_free(const struct conf_key *k, void *base)
+{
+	void *f = (char *)base + k->off;
+	switch (k->kind) {
+	case K_STR:
+		free(*(char **)f);
+		*(char **)f = NULL;
+		break;
+	case K_ADDR:
+		free(((struct conf_addr *)f)->text);
+		((struct conf_addr *)f)->text = NULL;
+		break;
+	case K_ADDRLIST:
+		free_addrlist(f);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Where to point a message about s: its own line, else its parent's. */
+static int line_of(const config_setting_t *s)
+{
+	while (s) {
+		int l = config_setting_source_line(s);
+		if (l > 0)
+			return l;
+		s = config_setting_parent(s);
+	}
+	return 0;
+}
+
+static const char *type_name(const config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a float";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean";
+	case CONFIG_TYPE_GROUP:
+		return "a group";
+	case CONFIG_TYPE_ARRAY:
+	case CONFIG_TYPE_LIST:
+		return "a list";
+	default:
+		return "something else";
+	}
+}
+
+/* Parse one address; element lines are reported where the text stands. */
+static int parse_addr(struct ctx *x, const char *where, const struct conf_key *k,
+		      const config_setting_t *s, struct conf_addr *out)
+{
+	int line = line_of(s);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		err_add(x, line, "%s'%s' must be a string \"HOST:PORT\", not %s", where, k->name,
+			type_name(s));
+		return -EINVAL;
+	}
+	const char *text = config_setting_get_string(s);
+	const char *why = NULL;
+	int err = (k->flags & KF_RESOLVE) ? addr_resolve(text, &out->a, &why)
+					  : addr_parse(text, &out->a);
+	if (err == -ERANGE)
+		err_add(x, line, "%s'%s': bad port in \"%s\" (1-65535)", where, k->name, text);
+	else if (err == -EHOSTUNREACH)
+		err_add(x, line, "%s'%s': cannot resolve \"%s\": %s", where, k->name, text, why);
+	else if (err)
+		err_add(x, line, "%s'%s': bad address \"%s\" (expected %s)", where, k->name, text,
+			(k->flags & KF_RESOLVE) ? "HOST:PORT or [IPv6]:PORT"
+						: "IP:PORT, [IPv6]:PORT or *:PORT");
+	if (err)
+		return err;
+	out->text = strdup(text);
+	out->line = line;
+	return out->text ? 0 : -ENOMEM;
+}
+
+static int parse_value(struct ctx *x, const char *where, const struct conf_key *k,
+		       const config_setting_t *s, void *base)
+{
+	void *f = (char *)base + k->off;
+	int line = line_of(s);
+	int t = config_setting_type(s);
+
+	switch (k->kind) {
+	case K_INT: {
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+			err_add(x, line, "%s'%s' must be an integer, not %s", where, k->name,
+				type_name(s));
+			return -EINVAL;
+		}
+		long long v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max) {
+			err_add(x, line, "%s'%s' is out of range: %lld (allowed %lld to %lld)", where,
+				k->name, v, k->min, k->max);
+			return -ERANGE;
+		}
+		*(int *)f = (int)v;
+		return 0;
+	}
+	case K_BOOL:
+		if (t != CONFIG_TYPE_BOOL) {
+			err_add(x, line, "%s'%s' must be true or false, not %s", where, k->name,
+				type_name(s));
+			return -EINVAL;
+		}
+		*(bool *)f = config_setting_get_bool(s);
+		return 0;
+	case K_STR: {
+		if (t != CONFIG_TYPE_STRING) {
+			err_add(x, line, "%s'%s' must be a string, not %s", where, k->name,
+				type_name(s));
+			return -EINVAL;
+		}
+		const char *v = config_setting_get_string(s);
+		size_t n = strlen(v);
+		if ((long long)n < k->min || (long long)n > k->max) {
+			err_add(x, line, "%s'%s' must be %lld to %lld characters long", where, k->name,
+				k->min, k->max);
+			return -ERANGE;
+		}
+		if ((k->flags & KF_NAME) && !valid_name(v)) {
+			err_add(x, line, "%s'%s' may use only letters, digits, '_', '-' and '.': \"%s\"",
+				where, k->name, v);
+			return -EINVAL;
+		}
+		char *copy = (k->flags & KF_PATH) ? path_join(x, v) : strdup(v);
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)f);
+		*(char **)f = copy;
+		return 0;
+	}
+	case K_ENUM: {
+		if (t != CONFIG_TYPE_STRING) {
+			err_add(x, line, "%s'%s' must be a string, not %s", where, k->name,
+				type_name(s));
+			return -EINVAL;
+		}
+		const char *v = config_setting_get_string(s);
+		for (int i = 0; k->choices[i]; i++) {
+			if (!strcmp(v, k->choices[i])) {
+				*(int *)f = i;
+				return 0;
+			}
+		}
+		char list[256] = "";
+		for (int i = 0; k->choices[i]; i++) {
+			strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+			strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+		}
+		err_add(x, line, "%s'%s' must be one of %s, not \"%s\"", where, k->name, list, v);
+		return -EINVAL;
+	}
+	case K_ADDR: {
+		struct conf_addr tmp = {0};
+		int err = parse_addr(x, where, k, s, &tmp);
+		if (err)
+			return err;
+		free(((struct conf_addr *)f)->text);
+		*(struct conf_addr *)f = tmp;
+		return 0;
+	}
+	case K_ADDRLIST: {
+		if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) {
+			err_add(x, line, "%s'%s' must be a list of strings, not %s", where, k->name,
+				type_name(s));
+			return -EINVAL;
+		}
+		int n = config_setting_length(s);
+		if (n < k->min || n > k->max) {
+			err_add(x, line, "%s'%s' must have %lld to %lld entries, not %d", where,
+				k->name, k->min, k->max, n);
+			return -ERANGE;
+		}
+		struct conf_addrlist *l = f;
+		free_addrlist(l);
+		l->v = calloc((size_t)n, sizeof(*l->v));
+		if (!l->v)
+			return -ENOMEM;
+		int bad = 0;
+		for (int i = 0; i < n; i++) {
+			if (parse_addr(x, where, k, config_setting_get_elem(s, (unsigned)i),
+				       &l->v[l->n]))
+				bad = -EINVAL;
+			else
+				l->n++;
+		}
+		return bad;
+	}
+	}
+	return -EINVAL;
+}
+
+static int apply_default(struct ctx *x, const struct conf_key *k, void *base)
+{
+	void *f = (char *)base + k->off;
+	if (k->flags & (KF_DERIVED | KF_REQUIRED) || !k->def || k->def[0] == '(')
+		return 0;
+	switch (k->kind) {
+	case K_INT:
+		*(int *)f = atoi(k->def);
+		return 0;
+	case K_BOOL:
+		*(bool *)f = !strcmp(k->def, "true");
+		return 0;
+	case K_STR:
+		*(char **)f = strdup(k->def);
+		return *(char **)f ? 0 : -ENOMEM;
+	case K_ENUM: {
+		/* def is written quoted, as in a config file */
+		for (int i = 0; k->choices[i]; i++)
+			if (!strncmp(k->def + 1, k->choices[i], strlen(k->choices[i])) &&
+			    k->def[1 + strlen(k->choices[i])] == '"')
+				*(int *)f = i;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* Parse a group against a key table; unknown keys and missing required keys are errors. */
+static int parse_group(struct ctx *x, const char *where, const config_setting_t *g,
+		       const struct conf_key *keys, size_t nkeys, void *base)
+{
+	int rc = 0;
+	bool seen[32] = {false};
+	for (size_t i = 0; i < nkeys; i++)
+		if (apply_default(x, &keys[i], base))
+			return -ENOMEM;
+	int n = config_setting_length(g);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		size_t k;
+		for (k = 0; k < nkeys; k++)
+			if (name && !strcmp(name, keys[k].name))
+				break;
+		if (k == nkeys) {
+			err_add(x, line_of(s), "%sunknown key '%s'", where, name ? name : "?");
+			rc = -EINVAL;
+			continue;
+		}
+		seen[k] = true;
+		if (parse_value(x, where, &keys[k], s, base))
+			rc = -EINVAL;
+	}
+	for (size_t k = 0; k < nkeys; k++) {
+		if ((keys[k].flags & KF_REQUIRED) && !seen[k]) {
+			err_add(x, line_of(g), "%smissing required key '%s'", where, keys[k].name);
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
+struct conf_listener *conf_listener_ref(struct conf_listener *l)
+{
+	__atomic_add_fetch(&l->refcnt, 1, __ATOMIC_RELAXED);
+	return l;
+}
+
+void conf_listener_unref(struct conf_listener *l)
+{
+	if (!l || __atomic_sub_fetch(&l->refcnt, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (size_t k = 0; k < sizeof(listener_keys) / sizeof(listener_keys[0]); k++)
+		field_free(&listener_keys[k], l);
+	free(l);
+}
+
+void conf_free(struct conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		conf_listener_unref(c->listeners[i]);
+	free(c->listeners);
+	for (size_t k = 0; k < sizeof(global_keys) / sizeof(global_keys[0]); k++)
+		field_free(&global_keys[k], &c->global);
+	free(c->path);
+	free(c);
+}
+
+static int parse_listeners(struct ctx *x, const config_setting_t *s, struct conf *c)
+{
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		err_add(x, line_of(s), "'listeners' must be a list of groups: ( { ... }, ... )");
+		return -EINVAL;
+	}
+	int rc = 0, n = config_setting_length(s);
+	c->listeners = calloc((size_t)(n ? n : 1), sizeof(*c->listeners));
+	if (!c->listeners)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+		if (!config_setting_is_group(g)) {
+			err_add(x, line_of(g), "listener #%d must be a group { ... }", i + 1);
+			rc = -EINVAL;
+			continue;
+		}
+		struct conf_listener *l = calloc(1, sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		l->refcnt = 1;
+		l->line = line_of(g);
+		c->listeners[c->nlisteners++] = l;
+		const char *name = NULL;
+		config_setting_lookup_string(g, "name", &name);
+		char where[96];
+		if (name)
+			snprintf(where, sizeof(where), "listener \"%s\": ", name);
+		else
+			snprintf(where, sizeof(where), "listener #%d: ", i + 1);
+		if (parse_group(x, where, g, listener_keys,
+				sizeof(listener_keys) / sizeof(listener_keys[0]), l))
+			rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Checks that span keys or listeners. */
+static int check_listeners(struct ctx *x, struct conf *c)
+{
+	int rc = 0;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct conf_listener *l = c->listeners[i];
+		if (!l->name)
+			continue; /* already reported */
+		/* backends.v is set once the key was seen, even if its entries were bad. */
+		if (l->mode == MODE_FORWARD && !l->backends.v) {
+			err_add(x, l->line, "listener \"%s\": mode \"forward\" needs 'backends'",
+				l->name);
+			rc = -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			struct conf_listener *o = c->listeners[j];
+			if (!o->name)
+				continue;
+			if (!strcmp(o->name, l->name)) {
+				err_add(x, l->line,
+					"duplicate listener name \"%s\" (first defined at line %d)",
+					l->name, o->line);
+				rc = -EINVAL;
+			}
+			if (o->bind.text && l->bind.text && conf_listener_same_socket(o, l)) {
+				err_add(x, l->bind.line,
+					"listener \"%s\": bind %s/%s is already used by listener "
+					"\"%s\" (line %d)",
+					l->name, l->bind.text, conf_proto_name(l->proto), o->name,
+					o->bind.line);
+				rc = -EINVAL;
+			}
+		}
+	}
+	return rc;
+}
+
+static int derive_globals(struct ctx *x, struct conf *c)
+{
+	struct conf_global *g = &c->global;
+	if (!g->instance) {
+		const char *base = strrchr(c->path, '/');
+		base = base ? base + 1 : c->path;
+		g->instance = strdup(base);
+		if (!g->instance)
+			return -ENOMEM;
+		char *dot = strrchr(g->instance, '.');
+		if (dot && dot != g->instance)
+			*dot = 0;
+		for (char *p = g->instance; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+				*p = '_';
+	}
+	if (!g->control_socket) {
+		if (asprintf(&g->control_socket, "/run/kfwd/%s.sock", g->instance) < 0) {
+			g->control_socket = NULL;
+			return -ENOMEM;
+		}
+		if (strlen(g->control_socket) > 107) {
+			err_add(x, 1, "derived control socket path is too long: %s", g->control_socket);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int conf_parse(config_t *cfg, struct ctx *x, struct conf *c)
+{
+	int rc = 0;
+	const config_setting_t *root = config_root_setting(cfg);
+	const config_setting_t *glob = NULL;
+	int n = config_setting_length(root);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+		if (!strcmp(name, "global")) {
+			glob = s;
+		} else if (!strcmp(name, "listeners")) {
+			if (parse_listeners(x, s, c))
+				rc = -EINVAL;
+		} else {
+			err_add(x, line_of(s), "unknown section '%s' (expected global or listeners)",
+				name);
+			rc = -EINVAL;
+		}
+	}
+	if (glob) {
+		if (!config_setting_is_group(glob)) {
+			err_add(x, line_of(glob), "'global' must be a group { ... }");
+			rc = -EINVAL;
+		} else if (parse_group(x, "global: ", glob, global_keys,
+				       sizeof(global_keys) / sizeof(global_keys[0]), &c->global)) {
+			rc = -EINVAL;
+		}
+	} else {
+		for (size_t k = 0; k < sizeof(global_keys) / sizeof(global_keys[0]); k++)
+			if (apply_default(x, &global_keys[k], &c->global))
+				return -ENOMEM;
+	}
+	if (!c->listeners) {
+		err_add(x, 1, "no 'listeners' section: nothing to do");
+		rc = -EINVAL;
+	}
+	if (check_listeners(x, c))
+		rc = -EINVAL;
+	if (derive_globals(x, c))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int err_line(const char *file, const char *msg)
+{
+	return atoi(msg + strlen(file) + 1);
+}
+
+/* Report problems in file order (stable: one line's messages keep their order). */
+static void errs_sort(struct ctx *x)
+{
+	size_t n = x->errs->n;
+	for (size_t i = 1; i < n; i++) {
+		char *m = x->errs->msg[i];
+		size_t j = i;
+		while (j > 0 && err_line(x->file, x->errs->msg[j - 1]) > err_line(x->file, m)) {
+			x->errs->msg[j] = x->errs->msg[j - 1];
+			j--;
+		}
+		x->errs->msg[j] = m;
+	}
+}
+
+static int conf_finish(config_t *cfg, struct ctx *x, const char *path, bool parsed,
+		       struct conf **out)
+{
+	int rc = -EINVAL;
+	struct conf *c = NULL;
+	*out = NULL;
+	if (!parsed) {
+		const char *file = config_error_file(cfg);
+		char *full = NULL;
+		if (asprintf(&full, "%s:%d: %s", file ? file : path, config_error_line(cfg),
+			     config_error_text(cfg)) >= 0) {
+			char **v = realloc(x->errs->msg, (x->errs->n + 1) * sizeof(*v));
+			if (v) {
+				v[x->errs->n++] = full;
+				x->errs->msg = v;
+			} else {
+				free(full);
+			}
+		}
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = conf_parse(cfg, x, c);
+	errs_sort(x);
+	if (rc == 0) {
+		*out = c;
+		c = NULL;
+	}
+out:
+	conf_free(c);
+	free(x->dir);
+	config_destroy(cfg);
+	return rc;
+}
+
+static void ctx_init(struct ctx *x, const char *path, struct conf_errs *errs)
+{
+	x->file = path;
+	x->errs = errs;
+	x->dir = NULL;
+	const char *slash = strrchr(path, '/');
+	if (slash)
+		x->dir = strndup(path, (size_t)(slash - path == 0 ? 1 : slash - path));
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
+{
+	config_t cfg;
+	struct ctx x;
+	config_init(&cfg);
+	ctx_init(&x, path, errs);
+	if (x.dir)
+		config_set_include_dir(&cfg, x.dir);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		err_add(&x, 0, "cannot open: %s", strerror(errno));
+		free(x.dir);
+		config_destroy(&cfg);
+		*out = NULL;
+		return -EINVAL;
+	}
+	bool ok = config_read(&cfg, f) == CONFIG_TRUE;
+	fclose(f);
+	return conf_finish(&cfg, &x, path, ok, out);
+}
+
+int conf_load_string(const char *name, const char *text, struct conf **out, struct conf_errs *errs)
+{
+	config_t cfg;
+	struct ctx x;
+	config_init(&cfg);
+	ctx_init(&x, name, errs);
+	bool ok = config_read_string(&cfg, text) == CONFIG_TRUE;
+	return conf_finish(&cfg, &x, name, ok, out);
+}
+
+bool conf_listener_same_socket(const struct conf_listener *a, const struct conf_listener *b)
+{
+	return a->proto == b->proto && addr_equal(&a->bind.a, &b->bind.a);
+}
+
+int conf_idle_ms(const struct conf_listener *l)
+{
+	if (l->idle_timeout_ms)
+		return l->idle_timeout_ms;
+	return l->proto == PROTO_UDP ? 30000 : 3600000;
+}
+
+int conf_workers(const struct conf *c)
+{
+	if (c->global.workers > 0)
+		return c->global.workers;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+}
+
+const char *conf_proto_name(int proto)
+{
+	return proto_names[proto];
+}
+
+const char *conf_mode_name(int mode)
+{
+	return mode_names[mode];
+}
+
+static const char *kind_doc(const struct conf_key *k)
+{
+	switch (k->kind) {
+	case K_INT:
+		return "integer";
+	case K_BOOL:
+		return "boolean";
+	case K_STR:
+		return (k->flags & KF_PATH) ? "path" : "string";
+	case K_ENUM:
+		return "string (choice)";
+	case K_ADDR:
+		return "address";
+	case K_ADDRLIST:
+		return "list of addresses";
+	}
+	return "?";
+}
+
+void conf_schema_markdown(struct buf *b)
+{
+	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+		const struct section *sec = &sections[s];
+		buf_printf(b, "## `%s`\n\n%s\n\n", sec->name, sec->doc);
+		buf_printf(b, "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
+		for (size_t i = 0; i < sec->nkeys; i++) {
+			const struct conf_key *k = &sec->keys[i];
+			char allowed[160] = "";
+			if (k->kind == K_INT)
+				snprintf(allowed, sizeof(allowed), "%lld to %lld", k->min, k->max);
+			else if (k->kind == K_STR)
+				snprintf(allowed, sizeof(allowed), "%lld to %lld characters%s", k->min,
+					 k->max, (k->flags & KF_NAME) ? ", `[A-Za-z0-9_.-]`" : "");
+			else if (k->kind == K_ADDRLIST)
+				snprintf(allowed, sizeof(allowed), "%lld to %lld entries", k->min, k->max);
+			else if (k->kind == K_ENUM)
+				for (int c = 0; k->choices[c]; c++) {
+					strncat(allowed, c ? ", `" : "`", sizeof(allowed) - strlen(allowed) - 1);
+					strncat(allowed, k->choices[c], sizeof(allowed) - strlen(allowed) - 1);
+					strncat(allowed, "`", sizeof(allowed) - strlen(allowed) - 1);
+				}
+			buf_printf(b, "| `%s` | %s | %s%s%s | %s | %s |\n", k->name, kind_doc(k),
+				   k->def[0] == '(' || (k->flags & KF_DERIVED) ? "" : "`",
+				   k->def,
+				   k->def[0] == '(' || (k->flags & KF_DERIVED) ? "" : "`", allowed,
+				   k->doc);
+		}
+		buf_printf(b, "\n");
+	}
+}

@@ -1,0 +1,108 @@
+/*
+ * The running instance: a main thread (signals, reload, control socket) and
+ * worker threads, each with an event loop and its own SO_REUSEPORT listening
+ * sockets. The main thread owns the listener list; workers own their sockets
+ * and flows and learn about changes through a command queue.
+ */
+#ifndef KFWD_DAEMON_H
+#define KFWD_DAEMON_H
+#include "conf.h"
+#include "loop.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct worker;
+struct udp_table;
+
+/* A listener as the main thread sees it; shared (read-only but for ctr) with workers. */
+struct lsn {
+	int refcnt;                 /* atomic: main's list + one per worker holding it */
+	char *name;
+	struct conf_listener *lc;   /* current config (main thread's view) */
+	struct lsn_ctr *ctr;        /* [nworkers] */
+	int nworkers;
+	bool removed;
+	struct lsn *next;
+};
+
+/* A worker's handle on a listener: its socket and its flows. */
+struct wlsn {
+	struct loop_io io;          /* the listening socket */
+	struct lsn *l;
+	struct conf_listener *lc;   /* used for new flows; replaced by CMD_SETCONF */
+	struct lsn_ctr *ctr;        /* this worker's slot */
+	struct worker *w;
+	int flows;                  /* live flows holding this wlsn */
+	bool closed;                /* listening socket closed (removed or draining) */
+	struct udp_table *udp;      /* UDP flows by client, NULL for TCP */
+	struct wlsn *next;
+};
+
+enum wcmd_type { CMD_ADD, CMD_DEL, CMD_SETCONF, CMD_DRAIN };
+
+struct wcmd {
+	enum wcmd_type type;
+	struct lsn *l;
+	int fd;                     /* CMD_ADD */
+	struct conf_listener *lc;   /* CMD_SETCONF, a reference the worker takes over */
+	uint64_t grace_ms;          /* CMD_DRAIN */
+	struct wcmd *next;
+};
+
+struct tcp_conn;
+struct udp_flow;
+
+struct worker {
+	int id;
+	pthread_t thread;
+	bool started;               /* thread created: join it */
+	struct loop *loop;
+	struct loop_io evio;        /* eventfd: commands waiting */
+	pthread_mutex_t mu;
+	struct wcmd *cmds, **cmds_tail;
+	struct wlsn *lsns;
+	struct tcp_conn *conns;     /* every live TCP connection, for drain and cut */
+	struct udp_flow *uflows;    /* every live UDP flow */
+	int nflows;
+	bool draining;
+	struct loop_timer drain_timer;
+	int exited;                 /* atomic: set when the thread is done */
+	char *udp_buf;              /* receive batch buffers */
+};
+
+/* Listener refcounting across threads. */
+void lsn_ref(struct lsn *l);
+void lsn_unref(struct lsn *l);
+
+/* A worker-side flow takes and drops its listener handle. */
+void wlsn_hold(struct wlsn *wl);
+void wlsn_release(struct wlsn *wl);
+
+/* Active flows on this listener summed over every worker (for max_flows). */
+uint64_t lsn_active(const struct lsn *l);
+
+/* Open the listening socket for lc (non-blocking, SO_REUSEPORT). Return fd or -errno. */
+int lsn_socket(const struct conf_listener *lc);
+
+/* tcp.c: accept handler and teardown of every connection of a worker. */
+void tcp_accept_cb(struct loop *l, struct loop_io *io, uint32_t events);
+void tcp_cut_all(struct worker *w);
+/* udp.c */
+void udp_recv_cb(struct loop *l, struct loop_io *io, uint32_t events);
+int udp_table_new(struct wlsn *wl);
+void udp_table_free(struct wlsn *wl);
+void udp_cut_all(struct worker *w);
+/* The same without counting them as cut (a clean stop). */
+void udp_cut_all_quiet(struct worker *w);
+/* Close the flows of one listener (it is being removed). */
+void udp_cut_listener(struct worker *w, struct wlsn *wl);
+
+/* Called by tcp.c/udp.c when a flow ends, so a draining worker can finish. */
+void worker_flow_done(struct worker *w);
+
+/* Run the daemon for the config at path; return the process exit code. */
+int daemon_run(const char *path);
+
+#endif

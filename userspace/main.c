@@ -1,0 +1,217 @@
+/* kfwd command line: run, check, stats, and the version/help texts. */
+#include "conf.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "jsonw.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTL_DIR "/run/kfwd"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"kfwd %s: kernel-assisted TCP/UDP forwarder\n"
+		"\n"
+		"Usage:\n"
+		"  kfwd [run] -c FILE [--log-level LEVEL] [--log-format text|json]\n"
+		"        run in the foreground, logs on stderr; SIGHUP reloads FILE,\n"
+		"        SIGTERM/SIGINT stop accepting and let flows drain\n"
+		"  kfwd check -c FILE      validate FILE; print FILE:LINE: message per problem\n"
+		"  kfwd stats [--json] [-c FILE | -s SOCKET]\n"
+		"        counters of the running instance that FILE (or SOCKET) names;\n"
+		"        with neither, the only instance under " CTL_DIR "/\n"
+		"  kfwd schema             print every config key with its default (Markdown)\n"
+		"  kfwd --version | --help\n"
+		"\n"
+		"LEVEL is error, warn, info (default) or debug. Config reference: docs/config.md\n",
+		KFWD_VERSION);
+}
+
+struct opts {
+	const char *config;
+	const char *socket;
+	bool json;
+	enum log_level level;
+	enum log_format format;
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"log-format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:s:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'l':
+			if (log_level_parse(optarg, &o->level)) {
+				fprintf(stderr, "kfwd: bad --log-level \"%s\" (error, warn, info, debug)\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'f':
+			if (log_format_parse(optarg, &o->format)) {
+				fprintf(stderr, "kfwd: bad --log-format \"%s\" (text, json)\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kfwd: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_check(const struct opts *o)
+{
+	if (!o->config) {
+		fprintf(stderr, "kfwd check: -c FILE is required\n");
+		return 2;
+	}
+	struct conf *c = NULL;
+	struct conf_errs errs = {0};
+	int err = conf_load(o->config, &c, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	if (!err)
+		printf("%s: OK: %zu listener(s), instance %s, control socket %s\n", o->config,
+		       c->nlisteners, c->global.instance, c->global.control_socket);
+	else
+		fprintf(stderr, "%s: %zu problem(s)\n", o->config, errs.n);
+	conf_errs_free(&errs);
+	conf_free(c);
+	return err ? 1 : 0;
+}
+
+/* Without -c or -s: the one socket under CTL_DIR, if there is exactly one. */
+static int find_single_socket(char *out, size_t len)
+{
+	DIR *d = opendir(CTL_DIR);
+	int n = 0;
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			size_t l = strlen(e->d_name);
+			if (l > 5 && !strcmp(e->d_name + l - 5, ".sock")) {
+				if (n++ == 0 &&
+				    snprintf(out, len, "%s/%.*s", CTL_DIR, 255, e->d_name) >= (int)len)
+					n = 2;
+				else
+					fprintf(stderr, "kfwd: several instances in %s/ (%s, ...): "
+							"name one with -c FILE or -s SOCKET\n",
+						CTL_DIR, e->d_name);
+			}
+		}
+		closedir(d);
+	}
+	if (n == 0)
+		fprintf(stderr, "kfwd: no running instance found in %s/\n", CTL_DIR);
+	return n == 1 ? 0 : -1;
+}
+
+static int cmd_inspect(const struct opts *o, const char *what)
+{
+	char path[512];
+	if (o->socket) {
+		snprintf(path, sizeof(path), "%s", o->socket);
+	} else if (o->config) {
+		struct conf *c = NULL;
+		struct conf_errs errs = {0};
+		if (conf_load(o->config, &c, &errs)) {
+			for (size_t i = 0; i < errs.n; i++)
+				fprintf(stderr, "%s\n", errs.msg[i]);
+			conf_errs_free(&errs);
+			return 1;
+		}
+		snprintf(path, sizeof(path), "%s", c->global.control_socket);
+		conf_free(c);
+	} else if (find_single_socket(path, sizeof(path))) {
+		return 1;
+	}
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "%s%s", what, o->json ? " json" : "");
+	return ctl_request(path, cmd) ? 1 : 0;
+}
+
+static int cmd_schema(void)
+{
+	struct buf b;
+	buf_init(&b);
+	conf_schema_markdown(&b);
+	if (b.data)
+		fputs(b.data, stdout);
+	buf_free(&b);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.level = LOG_INFO, .format = LOG_FMT_TEXT};
+	const char *cmd = "run";
+	if (argc > 1 && argv[1][0] != '-') {
+		cmd = argv[1];
+		argc--;
+		argv++;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("kfwd %s\n", KFWD_VERSION);
+		return 0;
+	}
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	log_setup(o.level, o.format);
+	log_route_libbpf();
+
+	if (!strcmp(cmd, "run")) {
+		if (!o.config) {
+			usage(stderr);
+			return 2;
+		}
+		return daemon_run(o.config);
+	}
+	if (!strcmp(cmd, "check"))
+		return cmd_check(&o);
+	if (!strcmp(cmd, "stats"))
+		return cmd_inspect(&o, "stats");
+	if (!strcmp(cmd, "schema"))
+		return cmd_schema();
+	if (!strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "kfwd: unknown command \"%s\"\n\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,33 @@
+#include "stats.h"
+
+#include <string.h>
+
+static const char *const err_names[ERR__MAX] = {
+	[ERR_CONNECT_REFUSED] = "connect_refused", [ERR_CONNECT_TIMEOUT] = "connect_timeout",
+	[ERR_CONNECT_OTHER] = "connect_error",     [ERR_NO_BACKEND] = "no_backend",
+	[ERR_CLIENT_RESET] = "client_reset",       [ERR_BACKEND_RESET] = "backend_reset",
+	[ERR_IDLE_TIMEOUT] = "idle_timeout",       [ERR_FLOW_LIMIT] = "flow_limit",
+	[ERR_RESOURCE] = "resource",               [ERR_BACKEND_UNREACH] = "backend_unreachable",
+	[ERR_SEND] = "send_error",                 [ERR_SHUTDOWN_CUT] = "shutdown_cut",
+};
+
+const char *stats_err_name(int err)
+{
+	return err >= 0 && err < ERR__MAX ? err_names[err] : "?";
+}
+
+void stats_sum(const struct lsn_ctr *slots, int n, struct lsn_ctr *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < n; i++) {
+		const struct lsn_ctr *s = &slots[i];
+		out->active += ctr_get(&s->active);
+		out->total += ctr_get(&s->total);
+		out->bytes_in += ctr_get(&s->bytes_in);
+		out->bytes_out += ctr_get(&s->bytes_out);
+		out->pkts_in += ctr_get(&s->pkts_in);
+		out->pkts_out += ctr_get(&s->pkts_out);
+		for (int e = 0; e < ERR__MAX; e++)
+			out->err[e] += ctr_get(&s->err[e]);
+	}
+}

@@ -1,0 +1,421 @@
+/*
+ * TCP forward on the userspace path: accept, connect to the backends in
+ * order, then relay each direction through a pipe with splice(2) so no byte
+ * is copied to userspace. The pipe is the only buffer: when the reader stalls
+ * the pipe fills, kfwd stops reading, and TCP flow control stalls the writer.
+ */
+#include "daemon.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPT_BUDGET 64 /* accepts per wakeup before yielding to other work */
+#define PUMP_BUDGET   32 /* splice rounds per wakeup before yielding */
+
+enum conn_state { C_CONNECTING, C_RELAY, C_CLOSED };
+
+struct leg {
+	struct loop_io io;
+	bool rd;         /* readable (or EOF/error pending) as far as we know */
+	bool wr;         /* writable as far as we know */
+};
+
+struct dir {
+	int pipe[2];
+	size_t inpipe;   /* bytes held in the pipe */
+	size_t cap;      /* pipe capacity */
+	bool eof;        /* source sent FIN */
+	bool shut;       /* FIN passed on to the destination */
+};
+
+struct tcp_conn {
+	struct worker *w;
+	struct wlsn *wl;
+	struct conf_listener *lc;
+	enum conn_state state;
+	struct leg cli, be;
+	struct dir up;   /* client -> backend */
+	struct dir down; /* backend -> client */
+	size_t backend;  /* index being tried */
+	uint64_t last_active;
+	struct loop_timer timer; /* connect timeout, then idle timeout */
+	struct loop_pending pend;
+	struct tcp_conn *prev, *next;
+};
+
+static void conn_timer_cb(struct loop *l, struct loop_timer *t);
+static void conn_pending_cb(struct loop *l, struct loop_pending *p);
+static void conn_try_backend(struct tcp_conn *c);
+
+static void conn_free(void *arg)
+{
+	free(arg);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Make close() send RST instead of FIN: that is how a reset is passed on. */
+static void set_reset_on_close(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/*
+ * End the connection. reason is an enum stats_err or -1 for a normal end.
+ * reset_cli / reset_be choose RST over FIN for each side.
+ */
+static void conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_be)
+{
+	struct loop *l = c->w->loop;
+	if (c->state == C_CLOSED)
+		return;
+	c->state = C_CLOSED;
+	if (reason >= 0)
+		ctr_add(&c->wl->ctr->err[reason], 1);
+	loop_del(l, &c->cli.io);
+	loop_del(l, &c->be.io);
+	loop_timer_cancel(l, &c->timer);
+	loop_pending_cancel(l, &c->pend);
+	if (reset_cli)
+		set_reset_on_close(c->cli.io.fd);
+	if (reset_be)
+		set_reset_on_close(c->be.io.fd);
+	close_fd(&c->cli.io.fd);
+	close_fd(&c->be.io.fd);
+	close_fd(&c->up.pipe[0]);
+	close_fd(&c->up.pipe[1]);
+	close_fd(&c->down.pipe[0]);
+	close_fd(&c->down.pipe[1]);
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+
+	ctr_add(&c->wl->ctr->active, (uint64_t)-1);
+	conf_listener_unref(c->lc);
+	struct worker *w = c->w;
+	wlsn_release(c->wl);
+	if (loop_defer(l, conn_free, c))
+		log_err("tcp: cannot defer a free; leaking one connection object");
+	worker_flow_done(w);
+}
+
+static int classify_connect_error(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return ERR_CONNECT_REFUSED;
+	case ETIMEDOUT:
+		return ERR_CONNECT_TIMEOUT;
+	default:
+		return ERR_CONNECT_OTHER;
+	}
+}
+
+static int pipe_open(struct dir *d, int size)
+{
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
+		return -errno;
+	/* Larger pipes mean fewer splice calls; may be refused (pipe-max-size,
+	 * per-user limits): keep whatever size we get. */
+	fcntl(d->pipe[1], F_SETPIPE_SZ, size);
+	int got = fcntl(d->pipe[1], F_GETPIPE_SZ);
+	d->cap = got > 0 ? (size_t)got : 65536;
+	return 0;
+}
+
+/*
+ * Move bytes src -> pipe -> dst until nothing moves or the budget is spent.
+ * Return 1 if the budget ran out with work left, 0 when idle, or a negative
+ * value naming who failed: -1 source reset, -2 destination reset.
+ */
+static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct dir *d,
+		    uint64_t *bytes)
+{
+	for (int round = 0; round < PUMP_BUDGET; round++) {
+		bool progress = false;
+		if (!d->eof && src->rd && d->inpipe < d->cap) {
+			ssize_t n = splice(src->io.fd, NULL, d->pipe[1], NULL, d->cap - d->inpipe,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->inpipe += (size_t)n;
+				progress = true;
+			} else if (n == 0) {
+				d->eof = true;
+				progress = true;
+			} else if (errno == EAGAIN) {
+				/* EAGAIN also means "pipe out of slots" while it holds data: only
+				 * an empty pipe proves the socket is drained. */
+				if (d->inpipe == 0)
+					src->rd = false;
+			} else if (errno != EINTR) {
+				return -1;
+			}
+		}
+		if (d->inpipe > 0 && dst->wr) {
+			ssize_t n = splice(d->pipe[0], NULL, dst->io.fd, NULL, d->inpipe,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->inpipe -= (size_t)n;
+				ctr_add(bytes, (uint64_t)n);
+				progress = true;
+			} else if (n < 0 && errno == EAGAIN) {
+				dst->wr = false;
+			} else if (n < 0 && errno != EINTR) {
+				return -2;
+			}
+		}
+		if (d->eof && d->inpipe == 0 && !d->shut) {
+			shutdown(dst->io.fd, SHUT_WR);
+			d->shut = true;
+		}
+		if (!progress)
+			return 0;
+		c->last_active = loop_now(c->w->loop);
+	}
+	return 1;
+}
+
+static void conn_pump(struct tcp_conn *c)
+{
+	int up = pump_dir(c, &c->cli, &c->be, &c->up, &c->wl->ctr->bytes_in);
+	if (up < 0) {
+		if (up == -1)
+			conn_close(c, ERR_CLIENT_RESET, false, true);
+		else
+			conn_close(c, ERR_BACKEND_RESET, true, false);
+		return;
+	}
+	int down = pump_dir(c, &c->be, &c->cli, &c->down, &c->wl->ctr->bytes_out);
+	if (down < 0) {
+		if (down == -1)
+			conn_close(c, ERR_BACKEND_RESET, true, false);
+		else
+			conn_close(c, ERR_CLIENT_RESET, false, true);
+		return;
+	}
+	if (c->up.shut && c->down.shut) {
+		conn_close(c, -1, false, false);
+		return;
+	}
+	if (up > 0 || down > 0)
+		loop_pending_add(c->w->loop, &c->pend);
+}
+
+static void conn_start_relay(struct tcp_conn *c)
+{
+	int size = c->lc->buffer_size;
+	if (pipe_open(&c->up, size) || pipe_open(&c->down, size)) {
+		log_warn("listener %s: pipe: %s", c->wl->l->name, strerror(errno));
+		conn_close(c, ERR_RESOURCE, true, true);
+		return;
+	}
+	c->state = C_RELAY;
+	c->be.wr = true;
+	c->last_active = loop_now(c->w->loop);
+	loop_timer_set(c->w->loop, &c->timer, (uint64_t)conf_idle_ms(c->lc));
+	conn_pump(c);
+}
+
+static void conn_backend_failed(struct tcp_conn *c, int reason)
+{
+	struct loop *l = c->w->loop;
+	ctr_add(&c->wl->ctr->err[reason], 1);
+	char a[ADDR_STRLEN];
+	log_debug("listener %s: backend %s: %s", c->wl->l->name,
+		  addr_format(&c->lc->backends.v[c->backend].a, a), stats_err_name(reason));
+	loop_del(l, &c->be.io);
+	close_fd(&c->be.io.fd);
+	loop_timer_cancel(l, &c->timer);
+	c->backend++;
+	if (c->backend >= c->lc->backends.n) {
+		conn_close(c, ERR_NO_BACKEND, false, false);
+		return;
+	}
+	conn_try_backend(c);
+}
+
+static void conn_try_backend(struct tcp_conn *c)
+{
+	const struct addr *a = &c->lc->backends.v[c->backend].a;
+	int fd = socket(addr_family(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		conn_backend_failed(c, ERR_RESOURCE);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->be.io.fd = fd;
+	c->be.rd = c->be.wr = false;
+	if (connect(fd, &a->u.sa, a->len) && errno != EINPROGRESS) {
+		conn_backend_failed(c, classify_connect_error(errno));
+		return;
+	}
+	if (loop_add(c->w->loop, &c->be.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
+		conn_backend_failed(c, ERR_RESOURCE);
+		return;
+	}
+	loop_timer_set(c->w->loop, &c->timer, (uint64_t)c->lc->connect_timeout_ms);
+}
+
+static void conn_connecting_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
+{
+	if (leg == &c->cli) {
+		/* The client's bytes (and FIN) wait in its socket until the backend is up;
+		 * only a reset or error ends the attempt early. */
+		if (ev & EPOLLERR)
+			conn_close(c, ERR_CLIENT_RESET, false, true);
+		return;
+	}
+	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	getsockopt(c->be.io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	if (err) {
+		conn_backend_failed(c, classify_connect_error(err));
+		return;
+	}
+	loop_timer_cancel(c->w->loop, &c->timer);
+	conn_start_relay(c);
+}
+
+static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
+{
+	if (c->state == C_CLOSED)
+		return;
+	if (c->state == C_CONNECTING) {
+		conn_connecting_event(c, leg, ev);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		leg->rd = true;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		leg->wr = true;
+	conn_pump(c);
+}
+
+static void cli_io_cb(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+	struct tcp_conn *c = container_of(io, struct tcp_conn, cli.io);
+	conn_event(c, &c->cli, ev);
+}
+
+static void be_io_cb(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+	struct tcp_conn *c = container_of(io, struct tcp_conn, be.io);
+	conn_event(c, &c->be, ev);
+}
+
+static void conn_pending_cb(struct loop *l, struct loop_pending *p)
+{
+	struct tcp_conn *c = container_of(p, struct tcp_conn, pend);
+	if (c->state == C_RELAY)
+		conn_pump(c);
+}
+
+static void conn_timer_cb(struct loop *l, struct loop_timer *t)
+{
+	struct tcp_conn *c = container_of(t, struct tcp_conn, timer);
+	if (c->state == C_CONNECTING) {
+		conn_backend_failed(c, ERR_CONNECT_TIMEOUT);
+		return;
+	}
+	if (c->state != C_RELAY)
+		return;
+	/* Lazy idle check: activity only stamps last_active, the timer re-arms here. */
+	uint64_t idle = (uint64_t)conf_idle_ms(c->lc);
+	uint64_t since = loop_now(l) - c->last_active;
+	if (since >= idle) {
+		conn_close(c, ERR_IDLE_TIMEOUT, false, false);
+		return;
+	}
+	loop_timer_set(l, t, idle - since);
+}
+
+static void conn_new(struct wlsn *wl, int fd)
+{
+	struct worker *w = wl->w;
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
+		close(fd);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->w = w;
+	c->wl = wl;
+	c->lc = conf_listener_ref(wl->lc);
+	c->state = C_CONNECTING;
+	c->cli.io = (struct loop_io){.fd = fd, .fn = cli_io_cb};
+	c->be.io = (struct loop_io){.fd = -1, .fn = be_io_cb};
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	c->timer.fn = conn_timer_cb;
+	c->pend.fn = conn_pending_cb;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nflows++;
+	wlsn_hold(wl);
+	ctr_add(&wl->ctr->active, 1);
+	ctr_add(&wl->ctr->total, 1);
+	if (loop_add(w->loop, &c->cli.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
+		conn_close(c, ERR_RESOURCE, false, false);
+		return;
+	}
+	conn_try_backend(c);
+}
+
+void tcp_accept_cb(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct wlsn *wl = container_of(io, struct wlsn, io);
+	for (int i = 0; i < ACCEPT_BUDGET && !wl->closed; i++) {
+		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
+				log_warn("listener %s: accept: %s", wl->l->name, strerror(errno));
+			}
+			/* ECONNABORTED and friends: the next one may be fine. */
+			continue;
+		}
+		if (lsn_active(wl->l) >= (uint64_t)wl->lc->max_flows) {
+			ctr_add(&wl->ctr->err[ERR_FLOW_LIMIT], 1);
+			close(fd);
+			continue;
+		}
+		conn_new(wl, fd);
+	}
+	/* Budget spent with connections maybe still queued: edge-triggered epoll will
+	 * not tell again, so look once more on the next turn. */
+	if (!wl->closed)
+		loop_mod(l, io, EPOLLIN);
+}
+
+void tcp_cut_all(struct worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns, ERR_SHUTDOWN_CUT, true, true);
+}

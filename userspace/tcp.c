@@ -228,7 +228,10 @@ static void conn_start_relay(struct tcp_conn *c)
 		return;
 	}
 	c->state = C_RELAY;
-	c->be.wr = true;
+	/* Edges seen while connecting were not acted on (the client's early bytes,
+	 * a banner arriving with the SYN-ACK): start from "ready" and let EAGAIN
+	 * clear what is not. */
+	c->cli.rd = c->cli.wr = c->be.rd = c->be.wr = true;
 	c->last_active = loop_now(c->w->loop);
 	loop_timer_set(c->w->loop, &c->timer, (uint64_t)conf_idle_ms(c->lc));
 	conn_pump(c);

@@ -49,7 +49,7 @@ static const struct conf_key global_keys[] = {
 	 "Name of this instance; keeps the control socket and pinned BPF objects of two "
 	 "instances apart."},
 	{"control_socket", K_STR, KF_DERIVED | KF_PATH, G(control_socket), 1, 107,
-	 "/run/kfwd/<instance>.sock", NULL,
+	 "`/run/kfwd/<instance>.sock`", NULL,
 	 "Unix socket for `kfwd stats` and the other inspection commands."},
 	{"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
 	 "bpffs folder under which the instance pins its maps (in a subfolder named after "

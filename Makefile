@@ -99,6 +99,7 @@ $(BUILD)/tools/%: tests/tools/%.c
 # root-only integration suite in its own network namespaces.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(ASAN_BIN) $(TOOLS)
+	$(Q)bash scripts/gen-config-doc.sh --check
 	$(Q)bash tests/run-unit.sh $(UNIT_BIN)
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tests/run-unit.sh $(ASAN_BIN)

@@ -68,7 +68,8 @@ static int parse_numeric(const char *host, unsigned port, struct addr *out)
 		return 0;
 	}
 	char tmp[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-	snprintf(tmp, sizeof(tmp), "%s", host);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", host) >= sizeof(tmp))
+		return -EINVAL;
 	char *pct = strchr(tmp, '%');
 	unsigned scope = 0;
 	if (pct) {
@@ -77,7 +78,7 @@ static int parse_numeric(const char *host, unsigned port, struct addr *out)
 		if (!scope) {
 			char *end;
 			unsigned long v = strtoul(pct, &end, 10);
-			if (*end || !*pct)
+			if (*end || *pct < '0' || *pct > '9' || v > 0xffffffffUL)
 				return -EINVAL;
 			scope = (unsigned)v;
 		}

@@ -150,7 +150,7 @@ static char *path_join(const struct ctx *x, const char *p)
 	char *out = NULL;
 	if (p[0] == '/' || !x->dir)
 		return strdup(p);
-	if (asprintf(&out, "%s/%s", x->dir, p) < 0)
+	if (asprintf(&out, "%s/%s", strcmp(x->dir, "/") ? x->dir : "", p) < 0)
 		return NULL;
 	return out;
 }
@@ -486,8 +486,10 @@ static int parse_listeners(struct ctx *x, const config_setting_t *s, struct conf
 		else
 			snprintf(where, sizeof(where), "listener #%d: ", i + 1);
 		if (parse_group(x, where, g, listener_keys,
-				sizeof(listener_keys) / sizeof(listener_keys[0]), l))
+				sizeof(listener_keys) / sizeof(listener_keys[0]), l)) {
+			l->invalid = true;
 			rc = -EINVAL;
+		}
 	}
 	return rc;
 }
@@ -500,20 +502,23 @@ static int check_listeners(struct ctx *x, struct conf *c)
 		struct conf_listener *l = c->listeners[i];
 		if (!l->name)
 			continue; /* already reported */
-		/* backends.v is set once the key was seen, even if its entries were bad. */
-		if (l->mode == MODE_FORWARD && !l->backends.v) {
+		/* One message per cause: a listener whose keys were already reported
+		 * gets no follow-up about what those keys failed to provide. */
+		if (l->mode == MODE_FORWARD && !l->backends.v && !l->invalid) {
 			err_add(x, l->line, "listener \"%s\": mode \"forward\" needs 'backends'",
 				l->name);
 			rc = -EINVAL;
 		}
+		bool dup_name = false;
 		for (size_t j = 0; j < i; j++) {
 			struct conf_listener *o = c->listeners[j];
 			if (!o->name)
 				continue;
-			if (!strcmp(o->name, l->name)) {
+			if (!strcmp(o->name, l->name) && !dup_name) {
 				err_add(x, l->line,
 					"duplicate listener name \"%s\" (first defined at line %d)",
 					l->name, o->line);
+				dup_name = true;
 				rc = -EINVAL;
 			}
 			if (o->bind.text && l->bind.text && conf_listener_same_socket(o, l)) {
@@ -541,6 +546,8 @@ static int derive_globals(struct ctx *x, struct conf *c)
 		char *dot = strrchr(g->instance, '.');
 		if (dot && dot != g->instance)
 			*dot = 0;
+		if (strlen(g->instance) > 64)
+			g->instance[64] = 0; /* the same bound as a written 'instance' */
 		for (char *p = g->instance; *p; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
 				*p = '_';
@@ -550,10 +557,12 @@ static int derive_globals(struct ctx *x, struct conf *c)
 			g->control_socket = NULL;
 			return -ENOMEM;
 		}
-		if (strlen(g->control_socket) > 107) {
-			err_add(x, 1, "derived control socket path is too long: %s", g->control_socket);
-			return -EINVAL;
-		}
+	}
+	/* A relative path grows when joined to the config's folder: check the result. */
+	if (strlen(g->control_socket) > 107) {
+		err_add(x, 1, "global: control socket path is longer than 107 characters: %s",
+			g->control_socket);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -562,7 +571,7 @@ static int conf_parse(config_t *cfg, struct ctx *x, struct conf *c)
 {
 	int rc = 0;
 	const config_setting_t *root = config_root_setting(cfg);
-	const config_setting_t *glob = NULL;
+	const config_setting_t *glob = NULL, *lsns = NULL;
 	int n = config_setting_length(root);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -570,6 +579,7 @@ static int conf_parse(config_t *cfg, struct ctx *x, struct conf *c)
 		if (!strcmp(name, "global")) {
 			glob = s;
 		} else if (!strcmp(name, "listeners")) {
+			lsns = s;
 			if (parse_listeners(x, s, c))
 				rc = -EINVAL;
 		} else {
@@ -591,8 +601,11 @@ static int conf_parse(config_t *cfg, struct ctx *x, struct conf *c)
 			if (apply_default(x, &global_keys[k], &c->global))
 				return -ENOMEM;
 	}
-	if (!c->listeners) {
+	if (!lsns) {
 		err_add(x, 1, "no 'listeners' section: nothing to do");
+		rc = -EINVAL;
+	} else if (c->listeners && c->nlisteners == 0 && config_setting_length(lsns) == 0) {
+		err_add(x, line_of(lsns), "'listeners' is empty: nothing to do");
 		rc = -EINVAL;
 	}
 	if (check_listeners(x, c))

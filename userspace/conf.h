@@ -28,6 +28,7 @@ struct conf_addrlist {
 struct conf_listener {
 	int refcnt;              /* atomic; conf_listener_ref/unref */
 	int line;                /* where the listener's group starts */
+	bool invalid;            /* load only: its own keys had errors */
 	char *name;
 	struct conf_addr bind;
 	int proto;               /* enum conf_proto */

@@ -308,6 +308,20 @@ static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 		conn_connecting_event(c, leg, ev);
 		return;
 	}
+	if (ev & EPOLLERR) {
+		/* A reset can arrive on a leg we would not touch again (it already sent
+		 * FIN and the other side is idle): collect it here and pass it on now. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(leg->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err) {
+			if (leg == &c->cli)
+				conn_close(c, ERR_CLIENT_RESET, false, true);
+			else
+				conn_close(c, ERR_BACKEND_RESET, true, false);
+			return;
+		}
+	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		leg->rd = true;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))

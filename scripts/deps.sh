@@ -44,6 +44,7 @@ declare -A BPO_MIN=(
 BENCH_PKGS=(
 	haproxy nginx libnginx-mod-stream socat iperf3 sockperf wrk hyperfine
 	squid tinyproxy stunnel4 caddy
+	python3-matplotlib   # perf/report.py draws the PNG chart with it
 )
 
 # Source-built dependencies (Debian source packages, fetched with apt-get source).

@@ -55,7 +55,7 @@ $(BUILD)/vmlinux.h:
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard include/*.h bpf/*.h)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -I$(BUILD) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -I$(BUILD) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
@@ -90,7 +90,7 @@ $(BUILD)/tests-asan/%: tests/unit/%.c $(ASAN_OBJ)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $^ -lcriterion $(LDLIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c
+$(BUILD)/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< -lpthread
@@ -104,6 +104,7 @@ test: deps
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tests/run-unit.sh $(ASAN_BIN)
 	$(Q)bash tests/integration/run.sh
+	$(Q)KFWD=$(BUILD)/kfwd-asan ASAN_OPTIONS=detect_leaks=1 bash tests/integration/run.sh
 
 unit: $(UNIT_BIN)
 	$(Q)bash tests/run-unit.sh $(UNIT_BIN)
@@ -124,7 +125,7 @@ bench: deps
 	$(Q)bash perf/run.sh
 
 format:
-	$(Q)clang-format -i userspace/*.[ch] include/*.h tests/unit/*.c tests/tools/*.c
+	$(Q)clang-format -i userspace/*.[ch] include/*.h tests/unit/*.c tests/tools/*.[ch]
 
 clean:
 	$(Q)rm -rf $(BUILD)

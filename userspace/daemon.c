@@ -160,6 +160,7 @@ static void wlsn_close(struct wlsn *wl)
 	if (wl->closed)
 		return;
 	wl->closed = true;
+	loop_timer_cancel(wl->w->loop, &wl->accept_retry);
 	loop_del(wl->w->loop, &wl->io);
 	close(wl->io.fd);
 	wl->io.fd = -1;
@@ -191,6 +192,7 @@ static void worker_add(struct worker *w, struct lsn *l, int fd)
 	wl->lc = conf_listener_ref(l->lc);
 	wl->ctr = &l->ctr[w->id];
 	wl->w = w;
+	wl->accept_retry.fn = tcp_accept_retry_cb;
 	wl->next = w->lsns;
 	w->lsns = wl;
 	int err = loop_add(w->loop, &wl->io, EPOLLIN);

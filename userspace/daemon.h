@@ -15,10 +15,13 @@
 
 struct worker;
 struct udp_table;
+struct fastpath;
 
 /* A listener as the main thread sees it; shared (read-only but for ctr) with workers. */
 struct lsn {
 	int refcnt;                 /* atomic: main's list + one per worker holding it */
+	uint32_t id;                /* unique in this process; names it in the flow table */
+	bool fast;                  /* its new connections may take the fast path (main thread) */
 	char *name;
 	struct conf_listener *lc;   /* current config (main thread's view) */
 	struct lsn_ctr *ctr;        /* [nworkers] */
@@ -37,6 +40,7 @@ struct wlsn {
 	int flows;                  /* live flows holding this wlsn */
 	bool closed;                /* listening socket closed (removed or draining) */
 	struct udp_table *udp;      /* UDP flows by client, NULL for TCP */
+	struct loop_timer accept_retry; /* TCP: accept again after running out of fds */
 	struct wlsn *next;
 };
 
@@ -70,6 +74,9 @@ struct worker {
 	struct loop_timer drain_timer;
 	int exited;                 /* atomic: set when the thread is done */
 	char *udp_buf;              /* receive batch buffers */
+	struct fastpath *fp;        /* the TCP fast path, NULL when off */
+	int nfast;                  /* live connections on the fast relay */
+	struct loop_timer fold_timer; /* folds their counters into the stats */
 };
 
 /* Listener refcounting across threads. */
@@ -89,6 +96,8 @@ int lsn_socket(const struct conf_listener *lc);
 /* tcp.c: accept handler and teardown of every connection of a worker. */
 void tcp_accept_cb(struct loop *l, struct loop_io *io, uint32_t events);
 void tcp_cut_all(struct worker *w);
+/* Timer callback: accept again after a pause forced by EMFILE and friends. */
+void tcp_accept_retry_cb(struct loop *l, struct loop_timer *t);
 /* udp.c */
 void udp_recv_cb(struct loop *l, struct loop_io *io, uint32_t events);
 int udp_table_new(struct wlsn *wl);

@@ -15,13 +15,10 @@
 
 struct worker;
 struct udp_table;
-struct fastpath;
 
 /* A listener as the main thread sees it; shared (read-only but for ctr) with workers. */
 struct lsn {
 	int refcnt;                 /* atomic: main's list + one per worker holding it */
-	uint32_t id;                /* unique in this process; names it in the flow table */
-	bool fast;                  /* its new connections may take the fast path (main thread) */
 	char *name;
 	struct conf_listener *lc;   /* current config (main thread's view) */
 	struct lsn_ctr *ctr;        /* [nworkers] */
@@ -74,9 +71,6 @@ struct worker {
 	struct loop_timer drain_timer;
 	int exited;                 /* atomic: set when the thread is done */
 	char *udp_buf;              /* receive batch buffers */
-	struct fastpath *fp;        /* the TCP fast path, NULL when off */
-	int nfast;                  /* live connections on the fast relay */
-	struct loop_timer fold_timer; /* folds their counters into the stats */
 };
 
 /* Listener refcounting across threads. */

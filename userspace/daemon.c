@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define UDP_BUF_BYTES (32u * 65536u) /* one batch of maximal datagrams, see udp.c */
+#define UDP_LISTEN_RCVBUF (8 << 20)   /* bytes of datagrams the kernel may queue per socket */
 
 enum dstate { D_RUNNING, D_DRAINING };
 
@@ -75,6 +76,15 @@ int lsn_socket(const struct conf_listener *lc)
 	if (addr_family(a) == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
 		goto fail;
+	if (lc->proto == PROTO_UDP) {
+		/* Bursts beyond the default buffer are lost before kfwd sees them: ask
+		 * for a large one (FORCE ignores rmem_max when privileged), and have the
+		 * kernel report what it still drops (SO_RXQ_OVFL), so it is counted. */
+		int rcvbuf = UDP_LISTEN_RCVBUF;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+	}
 	if (lc->proto == PROTO_UDP && addr_is_any(a)) {
 		/* Replies must leave from the address the client wrote to. */
 		if (addr_family(a) == AF_INET

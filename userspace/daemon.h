@@ -37,6 +37,7 @@ struct wlsn {
 	int flows;                  /* live flows holding this wlsn */
 	bool closed;                /* listening socket closed (removed or draining) */
 	struct udp_table *udp;      /* UDP flows by client, NULL for TCP */
+	uint32_t rxq_drops;         /* UDP: last SO_RXQ_OVFL value seen */
 	struct loop_timer accept_retry; /* TCP: accept again after running out of fds */
 	struct wlsn *next;
 };

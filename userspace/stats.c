@@ -9,6 +9,7 @@ static const char *const err_names[ERR__MAX] = {
 	[ERR_IDLE_TIMEOUT] = "idle_timeout",       [ERR_FLOW_LIMIT] = "flow_limit",
 	[ERR_RESOURCE] = "resource",               [ERR_BACKEND_UNREACH] = "backend_unreachable",
 	[ERR_SEND] = "send_error",                 [ERR_SHUTDOWN_CUT] = "shutdown_cut",
+	[ERR_RX_OVERFLOW] = "rx_overflow",
 };
 
 const char *stats_err_name(int err)

@@ -18,6 +18,7 @@ enum stats_err {
 	ERR_BACKEND_UNREACH,  /* UDP: ICMP unreachable from the backend */
 	ERR_SEND,             /* UDP: a datagram could not be sent (dropped) */
 	ERR_SHUTDOWN_CUT,     /* still open when the shutdown grace ran out */
+	ERR_RX_OVERFLOW,      /* UDP: datagrams the kernel dropped, listening socket full */
 	ERR__MAX
 };
 

@@ -323,8 +323,25 @@ static bool local_from_cmsg(struct msghdr *mh, struct addr *local)
 	return false;
 }
 
+/* SO_RXQ_OVFL carries the socket's cumulative drop count: add what is new. */
+static void count_rx_drops(struct wlsn *wl, struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL)
+			continue;
+		uint32_t drops;
+		memcpy(&drops, CMSG_DATA(cm), sizeof(drops));
+		if (drops != wl->rxq_drops) {
+			ctr_add(&wl->ctr->err[ERR_RX_OVERFLOW], (uint32_t)(drops - wl->rxq_drops));
+			wl->rxq_drops = drops;
+		}
+		return;
+	}
+}
+
 static void forward_one(struct wlsn *wl, struct msghdr *mh, size_t len)
 {
+	count_rx_drops(wl, mh);
 	struct addr client = {.len = mh->msg_namelen};
 	memcpy(&client.u.ss, mh->msg_name, mh->msg_namelen);
 	struct addr local;
@@ -348,7 +365,7 @@ void udp_recv_cb(struct loop *l, struct loop_io *io, uint32_t events)
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage names[UDP_BATCH];
-	char cbufs[UDP_BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
+	char cbufs[UDP_BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint32_t)) + 32];
 	/* Each datagram of a batch needs its own buffer; the worker's area holds
 	 * UDP_BATCH of them. */
 	for (int round = 0; round < UDP_ROUNDS && !wl->closed; round++) {

@@ -1,6 +1,7 @@
 #include "conf.h"
 #include "jsonw.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -16,7 +17,10 @@ enum conf_kind {
 	K_STR,     /* char * field; min/max bound the length */
 	K_ENUM,    /* int field holding an index into choices */
 	K_ADDR,    /* struct conf_addr field, numeric only */
-	K_ADDRLIST /* struct conf_addrlist field */
+	K_ADDRLIST, /* struct conf_addrlist field */
+	K_STRLIST,  /* struct conf_strlist field; min/max bound the count */
+	K_FLAGS,    /* int field: a list of choices, bit (1 << index) each */
+	K_PREFIXLIST /* struct conf_prefixlist field; min/max bound the count */
 };
 
 #define KF_REQUIRED 0x1 /* must be present */
@@ -24,6 +28,7 @@ enum conf_kind {
 #define KF_PATH     0x4 /* a path: relative ones are taken from the config's folder */
 #define KF_DERIVED  0x8 /* default is computed after parsing; def is its description */
 #define KF_NAME     0x10 /* restricted to [A-Za-z0-9_.-] */
+#define KF_IFNAME   0x20 /* list elements are interface names */
 
 struct conf_key {
 	const char *name;
@@ -38,6 +43,8 @@ struct conf_key {
 
 static const char *const proto_names[] = {"tcp", "udp", NULL};
 static const char *const mode_names[] = {"forward", NULL};
+/* Bit i is (1 << i): the order of CONF_ACCEPT_*. */
+static const char *const accept_names[] = {"quic", "wireguard", "other", NULL};
 
 #define G(f) offsetof(struct conf_global, f)
 static const struct conf_key global_keys[] = {
@@ -53,7 +60,32 @@ static const struct conf_key global_keys[] = {
 	 "Unix socket for `kfwd stats` and the other inspection commands."},
 	{"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
 	 "bpffs folder under which the instance pins its maps (in a subfolder named after "
-	 "the instance)."},
+	 "the instance, removed at exit). Under `/sys/fs/bpf`, kfwd mounts bpffs there if "
+	 "nothing is mounted yet."},
+	{"fastpath_backlog", K_INT, 0, G(fastpath_backlog), 0, 268435456, "4194304", NULL,
+	 "TCP fast path (experimental): bytes the kernel may hold for a socket whose reader "
+	 "is slower than its writer before it hands the writer's bytes to kfwd instead, "
+	 "which closes the writer's TCP window. 0: no limit (a stalled reader can then pin "
+	 "unbounded kernel memory). Read at start only."},
+	{"fastpath_sndbuf", K_INT, 0, G(fastpath_sndbuf), 0, 268435456, "0", NULL,
+	 "TCP fast path (experimental): send buffer of both sockets of a spliced connection "
+	 "(SO_SNDBUFFORCE); 0 leaves the kernel's autotuning. The kernel's redirect worker "
+	 "waits for a timer whenever the buffer is full: one flow on loopback here moved "
+	 "6-7 Gbit/s with autotuning, 16-20 with 33554432, at the cost of up to that much "
+	 "more kernel memory per direction whose reader stalls. Read at start only."},
+	{"interfaces", K_STRLIST, KF_IFNAME, G(interfaces), 0, 64, "(none: no XDP)", NULL,
+	 "Interfaces kfwd attaches its XDP program to (native mode where the driver has "
+	 "it, generic otherwise; the log says which): the UDP fast path and the front door "
+	 "(`sanitize`, `allow_sources`, `deny_sources`, `new_flow_rate`). List every "
+	 "interface that clients' and backends' packets arrive on. Forwarding in XDP needs "
+	 "IP forwarding enabled on them (sysctl `net.ipv4.conf.IF.forwarding`, "
+	 "`net.ipv6.conf.IF.forwarding`); without it flows stay on the userspace path and "
+	 "`kfwd stats` counts `fib_forwarding_off`. Read at start only."},
+	{"xdp_forward", K_BOOL, 0, G(xdp_forward), 0, 0, "true", NULL,
+	 "With `interfaces`: after the first datagram of a UDP flow, kfwd installs the flow "
+	 "in the XDP program, which rewrites and forwards every later datagram of it "
+	 "(both ways) without kfwd's sockets. false: XDP is a front door only. Read at "
+	 "start only."},
 	{"shutdown_grace_ms", K_INT, 0, G(shutdown_grace_ms), 0, 3600000, "10000", NULL,
 	 "On SIGTERM/SIGINT, how long live flows may drain after listeners close before "
 	 "they are cut."},
@@ -84,6 +116,38 @@ static const struct conf_key listener_keys[] = {
 	{"buffer_size", K_INT, 0, L(buffer_size), 4096, 16777216, "131072", NULL,
 	 "Bytes kfwd holds per direction of a TCP connection (a pipe); a reader that stops "
 	 "stalls its writer instead of growing memory."},
+	{"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "false", NULL,
+	 "TCP, experimental: splice connections in the kernel (sockmap; needs root or "
+	 "CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the "
+	 "first bytes and every FIN/RST; the rest never reaches userspace. If the fast "
+	 "path cannot start, the listener runs on the userspace path and `kfwd stats` "
+	 "says why. Known limit: heavy traffic both ways at once on one connection can "
+	 "still grow kernel memory. Turning it on by reload works only if some listener "
+	 "had it at start."},
+	{"sanitize", K_BOOL, 0, L(sanitize), 0, 0, "false", NULL,
+	 "UDP, needs `interfaces`: the XDP program classifies the first datagram of every "
+	 "new flow and drops it, before any socket sees it, unless its protocol is in "
+	 "`accept`. Counted per listener by class and as `sanitize` drops."},
+	{"accept", K_FLAGS, 0, L(accept), 1, 3, "(none)", accept_names,
+	 "With `sanitize = true`: the protocols a new flow may start with. `quic`: a QUIC "
+	 "v1 or v2 long-header Initial in a datagram of at least 1200 bytes; `wireguard`: a "
+	 "WireGuard handshake initiation (type 1, 148 bytes); `other`: anything else "
+	 "(including QUIC short headers)."},
+	{"allow_sources", K_PREFIXLIST, 0, L(allow_sources), 1, 4096, "(none: every source)",
+	 NULL,
+	 "Needs `interfaces`: only sources in these prefixes (`10.0.0.0/8`, `fd00::/8`, "
+	 "or single addresses) may reach the listener; the rest is dropped in XDP. With "
+	 "`deny_sources` as well, the longest matching prefix of either list decides."},
+	{"deny_sources", K_PREFIXLIST, 0, L(deny_sources), 1, 4096, "(none)", NULL,
+	 "Needs `interfaces`: sources in these prefixes are dropped in XDP (TCP: every "
+	 "segment to the listener; UDP: every datagram not of an established flow)."},
+	{"new_flow_rate", K_INT, 0, L(new_flow_rate), 0, 10000000, "0", NULL,
+	 "Needs `interfaces`: new flows (UDP datagrams of no known flow, TCP SYNs) each "
+	 "source may open per second; the excess is dropped in XDP and counted as `rate`. "
+	 "Established flows are never throttled. 0: no limit."},
+	{"new_flow_burst", K_INT, 0, L(new_flow_burst), 0, 10000000, "0", NULL,
+	 "How many new flows a source may open at once before `new_flow_rate` applies. "
+	 "0: as many as `new_flow_rate`."},
 };
 #undef L
 
@@ -164,6 +228,24 @@ static void free_addrlist(struct conf_addrlist *l)
 	l->n = 0;
 }
 
+static void free_strlist(struct conf_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void free_prefixlist(struct conf_prefixlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].text);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
 static void field_free(const struct conf_key *k, void *base)
 {
 	void *f = (char *)base + k->off;
@@ -178,6 +260,12 @@ static void field_free(const struct conf_key *k, void *base)
 		break;
 	case K_ADDRLIST:
 		free_addrlist(f);
+		break;
+	case K_STRLIST:
+		free_strlist(f);
+		break;
+	case K_PREFIXLIST:
+		free_prefixlist(f);
 		break;
 	default:
 		break;
@@ -245,6 +333,194 @@ static int parse_addr(struct ctx *x, const char *where, const struct conf_key *k
 	out->text = strdup(text);
 	out->line = line;
 	return out->text ? 0 : -ENOMEM;
+}
+
+/* A list setting with a count in k's bounds; return its length or -errno (reported). */
+static int list_len(struct ctx *x, const char *where, const struct conf_key *k,
+		    const config_setting_t *s, const char *what)
+{
+	int t = config_setting_type(s);
+	if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) {
+		err_add(x, line_of(s), "%s'%s' must be a list of %s, not %s", where, k->name, what,
+			type_name(s));
+		return -EINVAL;
+	}
+	int n = config_setting_length(s);
+	if (n < k->min || n > k->max) {
+		err_add(x, line_of(s), "%s'%s' must have %lld to %lld entries, not %d", where,
+			k->name, k->min, k->max, n);
+		return -ERANGE;
+	}
+	return n;
+}
+
+/* Element i of a list of strings, or NULL (reported). */
+static const char *list_str(struct ctx *x, const char *where, const struct conf_key *k,
+			    const config_setting_t *s, int i)
+{
+	const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+	if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+		err_add(x, line_of(e), "%s'%s': entry %d must be a string, not %s", where, k->name,
+			i + 1, type_name(e));
+		return NULL;
+	}
+	return config_setting_get_string(e);
+}
+
+static bool valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 15 || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static int parse_strlist(struct ctx *x, const char *where, const struct conf_key *k,
+			 const config_setting_t *s, struct conf_strlist *l)
+{
+	int n = list_len(x, where, k, s, "strings");
+	if (n < 0)
+		return n;
+	free_strlist(l);
+	l->v = calloc((size_t)(n ? n : 1), sizeof(*l->v));
+	if (!l->v)
+		return -ENOMEM;
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		const char *v = list_str(x, where, k, s, i);
+		if (!v) {
+			rc = -EINVAL;
+			continue;
+		}
+		if ((k->flags & KF_IFNAME) && !valid_ifname(v)) {
+			err_add(x, line_of(config_setting_get_elem(s, (unsigned)i)),
+				"%s'%s': \"%s\" is not an interface name", where, k->name, v);
+			rc = -EINVAL;
+			continue;
+		}
+		for (size_t j = 0; j < l->n; j++) {
+			if (!strcmp(l->v[j], v)) {
+				err_add(x, line_of(s), "%s'%s': \"%s\" is listed twice", where,
+					k->name, v);
+				rc = -EINVAL;
+			}
+		}
+		if (!(l->v[l->n] = strdup(v)))
+			return -ENOMEM;
+		l->n++;
+	}
+	return rc;
+}
+
+static int parse_flags(struct ctx *x, const char *where, const struct conf_key *k,
+		       const config_setting_t *s, int *out)
+{
+	int n = list_len(x, where, k, s, "strings");
+	if (n < 0)
+		return n;
+	int rc = 0, bits = 0;
+	for (int i = 0; i < n; i++) {
+		const char *v = list_str(x, where, k, s, i);
+		int c;
+		if (!v) {
+			rc = -EINVAL;
+			continue;
+		}
+		for (c = 0; k->choices[c]; c++)
+			if (!strcmp(v, k->choices[c]))
+				break;
+		if (!k->choices[c]) {
+			char list[256] = "";
+			for (int j = 0; k->choices[j]; j++) {
+				strncat(list, j ? ", " : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, k->choices[j], sizeof(list) - strlen(list) - 1);
+			}
+			err_add(x, line_of(config_setting_get_elem(s, (unsigned)i)),
+				"%s'%s': \"%s\" is not one of %s", where, k->name, v, list);
+			rc = -EINVAL;
+			continue;
+		}
+		bits |= 1 << c;
+	}
+	*out = bits;
+	return rc;
+}
+
+/*
+ * "ADDR/LEN" or "ADDR" (a host prefix). Return 0, or -EINVAL with a reason
+ * in *why. Bits beyond the length must be zero: "10.1.2.3/8" is a mistake.
+ */
+int conf_prefix_parse(const char *text, struct conf_prefix *p, const char **why)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(text, '/');
+	size_t hl = slash ? (size_t)(slash - text) : strlen(text);
+	memset(p, 0, sizeof(*p));
+	*why = "expected ADDRESS/LENGTH, e.g. 10.0.0.0/8 or fd00::/8";
+	if (hl == 0 || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, hl);
+	host[hl] = 0;
+	if (inet_pton(AF_INET, host, p->addr) == 1)
+		p->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, p->addr) == 1)
+		p->family = AF_INET6;
+	else
+		return -EINVAL;
+	int max = p->family == AF_INET ? 32 : 128;
+	p->len = max;
+	if (slash) {
+		char *end;
+		long v = strtol(slash + 1, &end, 10);
+		if (!slash[1] || *end || !isdigit((unsigned char)slash[1]) || v < 0 || v > max) {
+			*why = p->family == AF_INET ? "the length must be 0 to 32"
+						     : "the length must be 0 to 128";
+			return -EINVAL;
+		}
+		p->len = (int)v;
+	}
+	for (int b = p->len; b < max; b++) {
+		if (p->addr[b / 8] & (0x80 >> (b % 8))) {
+			*why = "address bits beyond the prefix length are set";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int parse_prefixlist(struct ctx *x, const char *where, const struct conf_key *k,
+			    const config_setting_t *s, struct conf_prefixlist *l)
+{
+	int n = list_len(x, where, k, s, "prefixes");
+	if (n < 0)
+		return n;
+	free_prefixlist(l);
+	l->v = calloc((size_t)(n ? n : 1), sizeof(*l->v));
+	if (!l->v)
+		return -ENOMEM;
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		const char *v = list_str(x, where, k, s, i), *why;
+		int line = line_of(config_setting_get_elem(s, (unsigned)i));
+		struct conf_prefix *p = &l->v[l->n];
+		if (!v) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (conf_prefix_parse(v, p, &why)) {
+			err_add(x, line, "%s'%s': bad prefix \"%s\": %s", where, k->name, v, why);
+			rc = -EINVAL;
+			continue;
+		}
+		p->line = line;
+		if (!(p->text = strdup(v)))
+			return -ENOMEM;
+		l->n++;
+	}
+	return rc;
 }
 
 static int parse_value(struct ctx *x, const char *where, const struct conf_key *k,
@@ -360,6 +636,12 @@ static int parse_value(struct ctx *x, const char *where, const struct conf_key *
 		}
 		return bad;
 	}
+	case K_STRLIST:
+		return parse_strlist(x, where, k, s, f);
+	case K_FLAGS:
+		return parse_flags(x, where, k, s, f);
+	case K_PREFIXLIST:
+		return parse_prefixlist(x, where, k, s, f);
 	}
 	return -EINVAL;
 }
@@ -534,6 +816,59 @@ static int check_listeners(struct ctx *x, struct conf *c)
 	return rc;
 }
 
+/* Whether p and q are the same prefix. */
+static bool prefix_equal(const struct conf_prefix *p, const struct conf_prefix *q)
+{
+	return p->family == q->family && p->len == q->len && !memcmp(p->addr, q->addr, 16);
+}
+
+/* The XDP front door's keys: what they apply to and what they need. */
+static int check_xdp(struct ctx *x, struct conf *c)
+{
+	int rc = 0;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct conf_listener *l = c->listeners[i];
+		if (!l->name || l->invalid)
+			continue;
+		bool udp = l->proto == PROTO_UDP;
+		if (l->sanitize && !udp) {
+			err_add(x, l->line, "listener \"%s\": sanitize applies to UDP listeners", l->name);
+			rc = -EINVAL;
+		} else if (l->accept && !udp) {
+			err_add(x, l->line, "listener \"%s\": 'accept' applies to UDP listeners", l->name);
+			rc = -EINVAL;
+		} else if (l->sanitize && !l->accept) {
+			err_add(x, l->line,
+				"listener \"%s\": sanitize = true needs 'accept' (quic, wireguard, other)",
+				l->name);
+			rc = -EINVAL;
+		}
+		if (l->new_flow_burst && !l->new_flow_rate) {
+			err_add(x, l->line, "listener \"%s\": new_flow_burst needs new_flow_rate",
+				l->name);
+			rc = -EINVAL;
+		}
+		for (size_t a = 0; a < l->allow_sources.n; a++)
+			for (size_t d = 0; d < l->deny_sources.n; d++)
+				if (prefix_equal(&l->allow_sources.v[a], &l->deny_sources.v[d])) {
+					err_add(x, l->deny_sources.v[d].line,
+						"listener \"%s\": %s is in allow_sources and in "
+						"deny_sources",
+						l->name, l->deny_sources.v[d].text);
+					rc = -EINVAL;
+				}
+		bool door = l->sanitize || l->allow_sources.n || l->deny_sources.n || l->new_flow_rate;
+		if (door && !c->global.interfaces.n) {
+			err_add(x, l->line,
+				"listener \"%s\": sanitize, allow_sources, deny_sources and "
+				"new_flow_rate work in XDP: set global.interfaces",
+				l->name);
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
 static int derive_globals(struct ctx *x, struct conf *c)
 {
 	struct conf_global *g = &c->global;
@@ -609,6 +944,8 @@ static int conf_parse(config_t *cfg, struct ctx *x, struct conf *c)
 		rc = -EINVAL;
 	}
 	if (check_listeners(x, c))
+		rc = -EINVAL;
+	if (check_xdp(x, c))
 		rc = -EINVAL;
 	if (derive_globals(x, c))
 		rc = -EINVAL;
@@ -760,6 +1097,12 @@ static const char *kind_doc(const struct conf_key *k)
 		return "address";
 	case K_ADDRLIST:
 		return "list of addresses";
+	case K_STRLIST:
+		return (k->flags & KF_IFNAME) ? "list of interface names" : "list of strings";
+	case K_FLAGS:
+		return "list of choices";
+	case K_PREFIXLIST:
+		return "list of prefixes";
 	}
 	return "?";
 }
@@ -778,9 +1121,10 @@ void conf_schema_markdown(struct buf *b)
 			else if (k->kind == K_STR)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld characters%s", k->min,
 					 k->max, (k->flags & KF_NAME) ? ", `[A-Za-z0-9_.-]`" : "");
-			else if (k->kind == K_ADDRLIST)
+			else if (k->kind == K_ADDRLIST || k->kind == K_STRLIST ||
+				 k->kind == K_PREFIXLIST)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld entries", k->min, k->max);
-			else if (k->kind == K_ENUM)
+			else if (k->kind == K_ENUM || k->kind == K_FLAGS)
 				for (int c = 0; k->choices[c]; c++) {
 					strncat(allowed, c ? ", `" : "`", sizeof(allowed) - strlen(allowed) - 1);
 					strncat(allowed, k->choices[c], sizeof(allowed) - strlen(allowed) - 1);

@@ -25,6 +25,30 @@ struct conf_addrlist {
 	size_t n;
 };
 
+struct conf_strlist {
+	char **v;
+	size_t n;
+};
+
+/* An address prefix ("10.0.0.0/8", "fd00::/8", or one address). */
+struct conf_prefix {
+	char *text;       /* as written */
+	int family;       /* AF_INET, AF_INET6 */
+	unsigned char addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+	int len;          /* prefix length in bits */
+	int line;
+};
+
+struct conf_prefixlist {
+	struct conf_prefix *v;
+	size_t n;
+};
+
+/* conf_listener.accept: protocols a sanitizing UDP listener lets in. */
+#define CONF_ACCEPT_QUIC      0x1 /* QUIC v1/v2 Initial */
+#define CONF_ACCEPT_WIREGUARD 0x2 /* WireGuard handshake initiation */
+#define CONF_ACCEPT_OTHER     0x4 /* anything else */
+
 struct conf_listener {
 	int refcnt;              /* atomic; conf_listener_ref/unref */
 	int line;                /* where the listener's group starts */
@@ -38,6 +62,14 @@ struct conf_listener {
 	int connect_timeout_ms;
 	int max_flows;
 	int buffer_size;
+	bool fastpath;           /* TCP: let the kernel splice connections (experimental) */
+	/* XDP front door (global.interfaces): */
+	bool sanitize;           /* UDP: drop new flows of protocols not in accept */
+	int accept;              /* CONF_ACCEPT_* bits */
+	struct conf_prefixlist allow_sources;
+	struct conf_prefixlist deny_sources;
+	int new_flow_rate;       /* new flows per second and source; 0: no limit */
+	int new_flow_burst;      /* 0: new_flow_rate */
 };
 
 struct conf_global {
@@ -45,6 +77,10 @@ struct conf_global {
 	char *instance;
 	char *control_socket;
 	char *bpf_pin_path;
+	int fastpath_backlog;    /* bytes; the splice verdict's peer-backlog limit */
+	int fastpath_sndbuf;     /* bytes; send buffer of spliced sockets, 0: autotuning */
+	struct conf_strlist interfaces; /* XDP attaches here; empty: no XDP */
+	bool xdp_forward;        /* forward installed UDP flows in XDP */
 	int shutdown_grace_ms;
 };
 
@@ -82,6 +118,10 @@ bool conf_listener_same_socket(const struct conf_listener *a, const struct conf_
 int conf_idle_ms(const struct conf_listener *l);
 /* Effective worker count. */
 int conf_workers(const struct conf *c);
+
+/* Parse "ADDR/LEN" or "ADDR" into p (text and line are left unset). Return 0,
+ * or -EINVAL with a static explanation in *why. */
+int conf_prefix_parse(const char *text, struct conf_prefix *p, const char **why);
 
 const char *conf_proto_name(int proto);
 const char *conf_mode_name(int mode);

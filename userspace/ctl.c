@@ -1,6 +1,8 @@
 #include "ctl.h"
 #include "daemon.h"
+#include "fastpath.h"
 #include "log.h"
+#include "xdp_view.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +201,33 @@ char *ctl_fmt_bytes(uint64_t n, char *dst)
 	return dst;
 }
 
+/* Which data path carries the listener's established flows. */
+static const char *lsn_path(const struct ctl_view *v, const struct lsn *l)
+{
+	if (l->fast)
+		return "fastpath";
+	if (l->lc->proto == PROTO_UDP && v->xdp && v->xdp_forward && l->xdp_slot >= 0)
+		return "xdp";
+	return "userspace";
+}
+
+/* The kernel's counters of the fast path, as ",\"kernel\":{...}" (nothing when off). */
+static void render_json_kernel(const struct ctl_view *v, struct buf *b)
+{
+	struct kfwd_counters k;
+	if (!v->fp || fastpath_counters(v->fp, &k))
+		return;
+	buf_printf(b,
+		   ",\"kernel\":{\"passive_established\":%llu,\"active_established\":%llu,"
+		   "\"inserted\":%llu,\"insert_errors\":%llu,\"no_slot\":%llu,"
+		   "\"released_unclaimed\":%llu,\"backlog_passes\":%llu,"
+		   "\"redirect_errors\":%llu}",
+		   (unsigned long long)k.passive_est, (unsigned long long)k.active_est,
+		   (unsigned long long)k.insert_ok, (unsigned long long)k.insert_err,
+		   (unsigned long long)k.no_slot, (unsigned long long)k.released,
+		   (unsigned long long)k.bp_pass, (unsigned long long)k.redir_fail);
+}
+
 static void render_json(const struct ctl_view *v, struct buf *b)
 {
 	buf_printf(b, "{\"instance\":");
@@ -212,7 +241,12 @@ static void render_json(const struct ctl_view *v, struct buf *b)
 		   (unsigned long long)v->reloads, (unsigned long long)v->reload_failures,
 		   v->bpf->ok ? "true" : "false");
 	buf_json_str(b, v->bpf->detail);
-	buf_printf(b, "},\"listeners\":[");
+	buf_printf(b, "},\"fastpath\":{\"active\":%s,\"detail\":", v->fp ? "true" : "false");
+	buf_json_str(b, v->fp_detail);
+	render_json_kernel(v, b);
+	buf_printf(b, "}");
+	xdp_view_stats_json(v, b);
+	buf_printf(b, ",\"listeners\":[");
 	for (const struct lsn *l = v->lsns; l; l = l->next) {
 		struct lsn_ctr s;
 		char a[ADDR_STRLEN];
@@ -222,17 +256,22 @@ static void render_json(const struct ctl_view *v, struct buf *b)
 		buf_printf(b, ",\"bind\":");
 		buf_json_str(b, addr_format(&l->lc->bind.a, a));
 		buf_printf(b,
-			   ",\"proto\":\"%s\",\"mode\":\"%s\",\"path\":\"userspace\","
+			   ",\"proto\":\"%s\",\"mode\":\"%s\",\"path\":\"%s\","
 			   "\"active\":%llu,\"total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-			   "\"packets_in\":%llu,\"packets_out\":%llu,\"errors\":{",
-			   conf_proto_name(l->lc->proto), conf_mode_name(l->lc->mode),
+			   "\"packets_in\":%llu,\"packets_out\":%llu,\"spliced\":%llu,"
+			   "\"kernel_bytes_in\":%llu,\"kernel_bytes_out\":%llu,\"errors\":{",
+			   conf_proto_name(l->lc->proto), conf_mode_name(l->lc->mode), lsn_path(v, l),
 			   (unsigned long long)s.active, (unsigned long long)s.total,
 			   (unsigned long long)s.bytes_in, (unsigned long long)s.bytes_out,
-			   (unsigned long long)s.pkts_in, (unsigned long long)s.pkts_out);
+			   (unsigned long long)s.pkts_in, (unsigned long long)s.pkts_out,
+			   (unsigned long long)s.spliced, (unsigned long long)s.kbytes_in,
+			   (unsigned long long)s.kbytes_out);
 		for (int e = 0; e < ERR__MAX; e++)
 			buf_printf(b, "%s\"%s\":%llu", e ? "," : "", stats_err_name(e),
 				   (unsigned long long)s.err[e]);
-		buf_printf(b, "}}");
+		buf_printf(b, "}");
+		xdp_view_lsn_json(v, l, b);
+		buf_printf(b, "}");
 	}
 	buf_printf(b, "]}\n");
 }
@@ -244,8 +283,9 @@ static void render_text(const struct ctl_view *v, struct buf *b)
 		   v->state);
 	buf_printf(b, "config %s  reloads %llu (failed %llu)\n", v->config,
 		   (unsigned long long)v->reloads, (unsigned long long)v->reload_failures);
-	buf_printf(b, "bpf: %s: %s\n\n", v->bpf->ok ? "available" : "not available",
+	buf_printf(b, "bpf: %s: %s\n", v->bpf->ok ? "available" : "not available",
 		   v->bpf->detail);
+	buf_printf(b, "fastpath: %s: %s\n\n", v->fp ? "on" : "off", v->fp_detail);
 	buf_printf(b, "%-14s %-22s %-5s %-8s %-9s %7s %9s %11s %11s  %s\n", "LISTENER", "BIND",
 		   "PROTO", "MODE", "PATH", "ACTIVE", "TOTAL", "IN", "OUT", "ERRORS");
 	for (const struct lsn *l = v->lsns; l; l = l->next) {
@@ -254,7 +294,7 @@ static void render_text(const struct ctl_view *v, struct buf *b)
 		stats_sum(l->ctr, l->nworkers, &s);
 		buf_printf(b, "%-14s %-22s %-5s %-8s %-9s %7llu %9llu %11s %11s  ", l->name,
 			   addr_format(&l->lc->bind.a, a), conf_proto_name(l->lc->proto),
-			   conf_mode_name(l->lc->mode), "userspace", (unsigned long long)s.active,
+			   conf_mode_name(l->lc->mode), lsn_path(v, l), (unsigned long long)s.active,
 			   (unsigned long long)s.total, ctl_fmt_bytes(s.bytes_in, in),
 			   ctl_fmt_bytes(s.bytes_out, out));
 		int any = 0;
@@ -266,14 +306,105 @@ static void render_text(const struct ctl_view *v, struct buf *b)
 	}
 }
 
+/* ---- flows ---- */
+
+struct flows_out {
+	const struct ctl_view *v;
+	struct buf *b;
+	int n; /* flows written */
+};
+
+static void lsn_name(const struct ctl_view *v, uint32_t id, char *dst, size_t len)
+{
+	for (const struct lsn *l = v->lsns; l; l = l->next) {
+		if (l->id == id) {
+			snprintf(dst, len, "%s", l->name);
+			return;
+		}
+	}
+	snprintf(dst, len, "#%u", id); /* removed by a reload, its flows live on */
+}
+
+static void flow_json(void *arg, const struct fastpath_flow_view *f)
+{
+	struct flows_out *o = arg;
+	char name[72], cli[ADDR_STRLEN], be[ADDR_STRLEN];
+	lsn_name(o->v, f->listener, name, sizeof(name));
+	buf_printf(o->b, "%s{\"id\":%llu,\"listener\":", o->n++ ? "," : "",
+		   (unsigned long long)f->id);
+	buf_json_str(o->b, name);
+	buf_printf(o->b, ",\"client\":");
+	buf_json_str(o->b, addr_format(&f->client, cli));
+	buf_printf(o->b, ",\"backend\":");
+	buf_json_str(o->b, addr_format(&f->backend, be));
+	buf_printf(o->b,
+		   ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"segments_in\":%llu,"
+		   "\"segments_out\":%llu,\"age_ms\":%llu,\"idle_ms\":%llu}",
+		   (unsigned long long)f->bytes_in, (unsigned long long)f->bytes_out,
+		   (unsigned long long)f->segs_in, (unsigned long long)f->segs_out,
+		   (unsigned long long)f->age_ms, (unsigned long long)f->idle_ms);
+}
+
+static void flow_text(void *arg, const struct fastpath_flow_view *f)
+{
+	struct flows_out *o = arg;
+	char name[72], cli[ADDR_STRLEN], be[ADDR_STRLEN], in[16], out[16];
+	lsn_name(o->v, f->listener, name, sizeof(name));
+	o->n++;
+	buf_printf(o->b, "%-8llu %-14s %-24s %-24s %11s %11s %9llu %9llu %8.1f %8.1f\n",
+		   (unsigned long long)f->id, name, addr_format(&f->client, cli),
+		   addr_format(&f->backend, be), ctl_fmt_bytes(f->bytes_in, in),
+		   ctl_fmt_bytes(f->bytes_out, out), (unsigned long long)f->segs_in,
+		   (unsigned long long)f->segs_out, (double)f->age_ms / 1000.0,
+		   (double)f->idle_ms / 1000.0);
+}
+
+/* Live spliced flows, from the flow table (userspace-path connections are not listed). */
+static void render_flows(const struct ctl_view *v, struct buf *b, bool json)
+{
+	struct flows_out o = {.v = v, .b = b};
+	if (json) {
+		buf_printf(b, "{\"fastpath\":%s,\"flows\":[", v->fp ? "true" : "false");
+		int err = v->fp ? fastpath_flows_foreach(v->fp, flow_json, &o) : 0;
+		buf_printf(b, "]");
+		if (err < 0) {
+			buf_printf(b, ",\"error\":");
+			buf_json_str(b, strerror(-err));
+		}
+		xdp_view_flows_json(v, b);
+		buf_printf(b, "}\n");
+		return;
+	}
+	if (!v->fp) {
+		buf_printf(b, "fastpath: off: %s (no spliced flows)\n", v->fp_detail);
+		return;
+	}
+	buf_printf(b, "%-8s %-14s %-24s %-24s %11s %11s %9s %9s %8s %8s\n", "ID", "LISTENER",
+		   "CLIENT", "BACKEND", "IN", "OUT", "SEGS_IN", "SEGS_OUT", "AGE_S", "IDLE_S");
+	int err = fastpath_flows_foreach(v->fp, flow_text, &o);
+	if (err < 0)
+		buf_printf(b, "error: reading the flow table: %s\n", strerror(-err));
+	buf_printf(b, "%d flow(s)\n", o.n);
+}
+
 void ctl_render(const struct ctl_view *v, const char *cmd, struct buf *out)
 {
-	if (!strcmp(cmd, "stats"))
+	if (!strcmp(cmd, "stats")) {
 		render_text(v, out);
-	else if (!strcmp(cmd, "stats json"))
+		xdp_view_stats_text(v, out);
+	} else if (!strcmp(cmd, "stats json")) {
 		render_json(v, out);
-	else
-		buf_printf(out, "error: unknown command \"%.64s\" (known: stats, stats json)\n", cmd);
+	} else if (!strcmp(cmd, "flows")) {
+		render_flows(v, out, false);
+		xdp_view_flows_text(v, out);
+	} else if (!strcmp(cmd, "flows json")) {
+		render_flows(v, out, true);
+	} else {
+		buf_printf(out,
+			   "error: unknown command \"%.64s\" (known: stats, stats json, flows, "
+			   "flows json)\n",
+			   cmd);
+	}
 }
 
 int ctl_request(const char *path, const char *cmd)

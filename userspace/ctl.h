@@ -1,6 +1,7 @@
 /*
  * Control socket: a Unix stream socket per instance. A client sends one
- * command line ("stats", "stats json") and reads the reply until EOF.
+ * command line ("stats", "stats json", "flows", "flows json") and reads the
+ * reply until EOF.
  */
 #ifndef KFWD_CTL_H
 #define KFWD_CTL_H
@@ -11,6 +12,8 @@
 #include <stdint.h>
 
 struct lsn;
+struct fastpath;
+struct xdp_ctl;
 
 /* What a reply is made from; filled by the daemon on each request. */
 struct ctl_view {
@@ -21,6 +24,11 @@ struct ctl_view {
 	int workers;
 	const char *state;
 	const struct probe_result *bpf;
+	struct fastpath *fp;        /* NULL when the fast path is off */
+	const char *fp_detail;      /* why it is off, or where it lives */
+	struct xdp_ctl *xdp;        /* the XDP program, NULL when not attached */
+	bool xdp_forward;           /* it forwards installed UDP flows (global.xdp_forward) */
+	const char *xdp_detail;     /* where it runs, or why not */
 	uint64_t reloads, reload_failures;
 	const struct lsn *lsns;
 };

@@ -1,7 +1,9 @@
 #include "daemon.h"
 #include "ctl.h"
+#include "fastpath.h"
 #include "log.h"
 #include "probe.h"
+#include "xdp.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #define UDP_BUF_BYTES (32u * 65536u) /* one batch of maximal datagrams, see udp.c */
+#define FP_TICK_MS    1000           /* released fast-path slots cool down this long */
 #define UDP_LISTEN_RCVBUF (8 << 20)   /* bytes of datagrams the kernel may queue per socket */
 
 enum dstate { D_RUNNING, D_DRAINING };
@@ -33,6 +36,12 @@ struct daemon {
 	enum dstate state;
 	uint64_t started_ms;
 	struct probe_result bpf;
+	struct fastpath *fp;        /* NULL: every listener on the userspace path */
+	char fp_detail[256];        /* why not, or where it lives */
+	struct loop_timer fp_tick;
+	struct xdp_ctl *xdp;        /* the XDP program, NULL: not attached */
+	char xdp_detail[256];       /* where it runs, or why not */
+	uint32_t next_lsn_id;
 	uint64_t reloads, reload_failures;
 };
 
@@ -120,6 +129,7 @@ static struct lsn *lsn_new(struct conf_listener *lc, int nworkers)
 	l->refcnt = 1;
 	l->lc = conf_listener_ref(lc);
 	l->nworkers = nworkers;
+	l->xdp_slot = -1;
 	return l;
 }
 
@@ -363,6 +373,38 @@ static void worker_deinit(struct worker *w)
 
 /* ---- main thread -------------------------------------------------------- */
 
+/* Tell the sockops program about a TCP listener and whether it is fast. */
+static void daemon_fast_port(struct daemon *d, struct lsn *l)
+{
+	l->fast = false;
+	if (!d->fp || l->lc->proto != PROTO_TCP)
+		return;
+	int err = fastpath_port_set(d->fp, &l->lc->bind.a, l->id, l->lc->fastpath);
+	if (err)
+		log_warn("listener %s: fastpath: cannot register its address: %s; userspace path",
+			 l->name, strerror(-err));
+	else
+		l->fast = l->lc->fastpath;
+}
+
+static void daemon_fast_port_del(struct daemon *d, struct lsn *l)
+{
+	if (d->fp && l->lc->proto == PROTO_TCP)
+		fastpath_port_del(d->fp, &l->lc->bind.a);
+}
+
+/* Enter a listener into the XDP program's tables (front door, UDP flows). */
+static void daemon_xdp_lsn(struct daemon *d, struct lsn *l)
+{
+	if (!d->xdp)
+		return;
+	int err = xdp_ctl_lsn_set(d->xdp, l);
+	if (err)
+		log_err("listener %s: xdp: cannot enter it into the listener table: %s; its "
+			"packets pass XDP unchecked",
+			l->name, strerror(-err));
+}
+
 /* Create the listener object and hand one socket to each worker. */
 static int daemon_add_listener(struct daemon *d, struct conf_listener *lc, int *fds)
 {
@@ -372,6 +414,9 @@ static int daemon_add_listener(struct daemon *d, struct conf_listener *lc, int *
 			close(fds[i]);
 		return -ENOMEM;
 	}
+	l->id = ++d->next_lsn_id;
+	daemon_fast_port(d, l);
+	daemon_xdp_lsn(d, l);
 	for (int i = 0; i < d->nworkers; i++) {
 		lsn_ref(l);
 		worker_post(&d->workers[i], (struct wcmd){.type = CMD_ADD, .l = l, .fd = fds[i]});
@@ -381,9 +426,9 @@ static int daemon_add_listener(struct daemon *d, struct conf_listener *lc, int *
 		tail = &(*tail)->next;
 	*tail = l;
 	char a[ADDR_STRLEN];
-	log_info("listener %s: %s %s on %s, %zu backend(s), %d worker(s), path userspace", l->name,
+	log_info("listener %s: %s %s on %s, %zu backend(s), %d worker(s), path %s", l->name,
 		 conf_proto_name(lc->proto), conf_mode_name(lc->mode), addr_format(&lc->bind.a, a),
-		 lc->backends.n, d->nworkers);
+		 lc->backends.n, d->nworkers, l->fast ? "fastpath" : "userspace");
 	return 0;
 }
 
@@ -395,6 +440,9 @@ static void daemon_remove_listener(struct daemon *d, struct lsn *l)
 	if (*pp)
 		*pp = l->next;
 	l->removed = true;
+	daemon_fast_port_del(d, l);
+	if (d->xdp)
+		xdp_ctl_lsn_del(d->xdp, l);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_post(&d->workers[i], (struct wcmd){.type = CMD_DEL, .l = l});
 	log_info("listener %s: removed; its live flows run to their end", l->name);
@@ -435,6 +483,11 @@ static void daemon_reload(struct daemon *d)
 	conf_errs_free(&errs);
 	if (conf_workers(nc) != d->nworkers)
 		log_warn("reload: 'workers' changes only at restart; keeping %d", d->nworkers);
+	if (xdp_ctl_reload_check(d->xdp, d->conf, nc)) {
+		conf_free(nc);
+		d->reload_failures++;
+		return;
+	}
 
 	size_t n = nc->nlisteners;
 	int **fds = calloc(n ? n : 1, sizeof(*fds));
@@ -486,11 +539,23 @@ static void daemon_reload(struct daemon *d)
 			if (!daemon_add_listener(d, lc, fds[i]))
 				added++;
 			free(fds[i]);
+			if (lc->fastpath && lc->proto == PROTO_TCP && !d->fp)
+				log_warn("listener %s: fastpath = true, but the fast path is off: %s",
+					 lc->name, d->fp_detail);
 			continue;
 		}
 		struct lsn *l = daemon_find(d, lc->name);
 		conf_listener_unref(l->lc);
 		l->lc = conf_listener_ref(lc);
+		bool was_fast = l->fast;
+		daemon_fast_port(d, l);
+		daemon_xdp_lsn(d, l);
+		if (was_fast != l->fast)
+			log_info("listener %s: new connections now take the %s path", l->name,
+				 l->fast ? "fast" : "userspace");
+		else if (lc->fastpath && !d->fp)
+			log_warn("listener %s: fastpath = true, but the fast path is off: %s",
+				 l->name, d->fp_detail);
 		for (int w = 0; w < d->nworkers; w++)
 			worker_post(&d->workers[w], (struct wcmd){.type = CMD_SETCONF, .l = l,
 								  .lc = conf_listener_ref(lc)});
@@ -575,11 +640,54 @@ static void daemon_render(void *arg, const char *cmd, struct buf *out)
 		.workers = d->nworkers,
 		.state = d->state == D_RUNNING ? "running" : "draining",
 		.bpf = &d->bpf,
+		.fp = d->fp,
+		.fp_detail = d->fp_detail,
+		.xdp = d->xdp,
+		.xdp_forward = d->conf->global.xdp_forward,
+		.xdp_detail = d->xdp_detail,
 		.reloads = d->reloads,
 		.reload_failures = d->reload_failures,
 		.lsns = d->lsns,
 	};
 	ctl_render(&v, cmd, out);
+}
+
+static void fp_tick_cb(struct loop *l, struct loop_timer *t)
+{
+	struct daemon *d = container_of(t, struct daemon, fp_tick);
+	fastpath_tick(d->fp);
+	loop_timer_set(l, t, FP_TICK_MS);
+}
+
+/* Set the fast path up if a TCP listener asks for it; otherwise, or if that
+ * fails, say so once: every listener then runs on the userspace path. */
+static void daemon_fastpath_start(struct daemon *d)
+{
+	const struct conf *c = d->conf;
+	bool wanted = false;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		wanted |= c->listeners[i]->proto == PROTO_TCP && c->listeners[i]->fastpath;
+	if (!wanted) {
+		snprintf(d->fp_detail, sizeof(d->fp_detail),
+			 "no TCP listener had fastpath = true at start");
+		return;
+	}
+	struct fastpath_opts o = {.instance = c->global.instance,
+				  .pin_root = c->global.bpf_pin_path,
+				  .backlog = (uint64_t)c->global.fastpath_backlog,
+				  .sndbuf = c->global.fastpath_sndbuf};
+	char why[200];
+	int err = fastpath_new(&o, &d->fp, why, sizeof(why));
+	if (err) {
+		snprintf(d->fp_detail, sizeof(d->fp_detail), "%s", why);
+		log_warn("fastpath: off, every listener uses the userspace path: %s", why);
+		return;
+	}
+	snprintf(d->fp_detail, sizeof(d->fp_detail), "cgroup %s, maps pinned in %s",
+		 fastpath_cgroup(d->fp), fastpath_pin_dir(d->fp));
+	log_info("fastpath: on (experimental): %s", d->fp_detail);
+	d->fp_tick.fn = fp_tick_cb;
+	loop_timer_set(d->loop, &d->fp_tick, FP_TICK_MS);
 }
 
 static int daemon_start(struct daemon *d)
@@ -615,14 +723,22 @@ static int daemon_start(struct daemon *d)
 				 &d->ctl);
 	if (err)
 		return err;
+	/* After the control socket (a live instance of the same name has failed
+	 * us by now: its pins and cgroup are not stale) and before any listener. */
+	daemon_fastpath_start(d);
+	if ((err = xdp_ctl_start(d->conf, &d->xdp, d->xdp_detail, sizeof(d->xdp_detail))))
+		return err;
 
 	d->nworkers = conf_workers(d->conf);
 	d->workers = calloc((size_t)d->nworkers, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
-	for (int i = 0; i < d->nworkers; i++)
+	for (int i = 0; i < d->nworkers; i++) {
 		if ((err = worker_init(&d->workers[i], i)))
 			return err;
+		d->workers[i].fp = d->fp;
+		d->workers[i].xdp = d->xdp;
+	}
 
 	int *fds = malloc(sizeof(int) * (size_t)d->nworkers);
 	if (!fds)
@@ -692,6 +808,8 @@ int daemon_run(const char *path)
 		d.lsns = l->next;
 		lsn_unref(l);
 	}
+	fastpath_free(d.fp);
+	xdp_ctl_free(d.xdp);
 	ctl_server_free(d.ctl);
 	if (d.sigio.fd > 0)
 		close(d.sigio.fd);

@@ -15,10 +15,15 @@
 
 struct worker;
 struct udp_table;
+struct fastpath;
+struct xdp_ctl;
 
 /* A listener as the main thread sees it; shared (read-only but for ctr) with workers. */
 struct lsn {
 	int refcnt;                 /* atomic: main's list + one per worker holding it */
+	uint32_t id;                /* unique in this process; names it in the flow table */
+	bool fast;                  /* its new connections may take the fast path (main thread) */
+	int xdp_slot;               /* its slot in the XDP program's tables, -1: none */
 	char *name;
 	struct conf_listener *lc;   /* current config (main thread's view) */
 	struct lsn_ctr *ctr;        /* [nworkers] */
@@ -72,6 +77,10 @@ struct worker {
 	struct loop_timer drain_timer;
 	int exited;                 /* atomic: set when the thread is done */
 	char *udp_buf;              /* receive batch buffers */
+	struct fastpath *fp;        /* the TCP fast path, NULL when off */
+	struct xdp_ctl *xdp;        /* the XDP program (UDP fast path), NULL when off */
+	int nfast;                  /* live connections on the fast relay */
+	struct loop_timer fold_timer; /* folds their counters into the stats */
 };
 
 /* Listener refcounting across threads. */

@@ -1,4 +1,4 @@
-/* kfwd command line: run, check, stats, and the version/help texts. */
+/* kfwd command line: run, check, stats, flows, and the version/help texts. */
 #include "conf.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -27,6 +27,9 @@ static void usage(FILE *f)
 		"  kfwd stats [--json] [-c FILE | -s SOCKET]\n"
 		"        counters of the running instance that FILE (or SOCKET) names;\n"
 		"        with neither, the only instance under " CTL_DIR "/\n"
+		"  kfwd flows [--json] [-c FILE | -s SOCKET]\n"
+		"        live TCP flows the kernel splices (fastpath listeners) and\n"
+		"        UDP flows the XDP program forwards (global.interfaces)\n"
 		"  kfwd schema             print every config key with its default (Markdown)\n"
 		"  kfwd --version | --help\n"
 		"\n"
@@ -205,6 +208,8 @@ int main(int argc, char **argv)
 		return cmd_check(&o);
 	if (!strcmp(cmd, "stats"))
 		return cmd_inspect(&o, "stats");
+	if (!strcmp(cmd, "flows"))
+		return cmd_inspect(&o, "flows");
 	if (!strcmp(cmd, "schema"))
 		return cmd_schema();
 	if (!strcmp(cmd, "help")) {

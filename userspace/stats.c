@@ -28,6 +28,9 @@ void stats_sum(const struct lsn_ctr *slots, int n, struct lsn_ctr *out)
 		out->bytes_out += ctr_get(&s->bytes_out);
 		out->pkts_in += ctr_get(&s->pkts_in);
 		out->pkts_out += ctr_get(&s->pkts_out);
+		out->spliced += ctr_get(&s->spliced);
+		out->kbytes_in += ctr_get(&s->kbytes_in);
+		out->kbytes_out += ctr_get(&s->kbytes_out);
 		for (int e = 0; e < ERR__MAX; e++)
 			out->err[e] += ctr_get(&s->err[e]);
 	}

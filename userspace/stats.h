@@ -29,6 +29,9 @@ struct lsn_ctr {
 	uint64_t bytes_out; /* backend -> client, as delivered */
 	uint64_t pkts_in;   /* UDP datagrams client -> backend */
 	uint64_t pkts_out;  /* UDP datagrams backend -> client */
+	uint64_t spliced;   /* TCP connections the kernel spliced (fast path) */
+	uint64_t kbytes_in; /* of bytes_in, those the kernel redirected (fast path) */
+	uint64_t kbytes_out;/* of bytes_out, likewise */
 	uint64_t err[ERR__MAX];
 } __attribute__((aligned(64)));
 

@@ -1,10 +1,11 @@
 /*
- * TCP forward on the userspace path: accept, connect to the backends in
- * order, then relay each direction through a pipe with splice(2) so no byte
- * is copied to userspace. The pipe is the only buffer: when the reader stalls
- * the pipe fills, kfwd stops reading, and TCP flow control stalls the writer.
+ * TCP forward: accept, connect to the backends in order, then relay. On the
+ * userspace path each direction goes through a pipe with splice(2) so no
+ * byte is copied to userspace. The pipe is the only buffer: when the reader
+ * stalls the pipe fills, kfwd stops reading, and TCP flow control stalls the
+ * writer. Connections the kernel splices relay in tcp_fast.c instead.
  */
-#include "daemon.h"
+#include "tcp.h"
 #include "log.h"
 
 #include <errno.h>
@@ -19,37 +20,6 @@
 #define ACCEPT_BUDGET 64 /* accepts per wakeup before yielding to other work */
 #define PUMP_BUDGET   32 /* splice rounds per wakeup before yielding */
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE/ENOBUFS/ENOMEM at accept */
-
-enum conn_state { C_CONNECTING, C_RELAY, C_CLOSED };
-
-struct leg {
-	struct loop_io io;
-	bool rd;         /* readable (or EOF/error pending) as far as we know */
-	bool wr;         /* writable as far as we know */
-};
-
-struct dir {
-	int pipe[2];
-	size_t inpipe;   /* bytes held in the pipe */
-	size_t cap;      /* pipe capacity */
-	bool eof;        /* source sent FIN */
-	bool shut;       /* FIN passed on to the destination */
-};
-
-struct tcp_conn {
-	struct worker *w;
-	struct wlsn *wl;
-	struct conf_listener *lc;
-	enum conn_state state;
-	struct leg cli, be;
-	struct dir up;   /* client -> backend */
-	struct dir down; /* backend -> client */
-	size_t backend;  /* index being tried */
-	uint64_t last_active;
-	struct loop_timer timer; /* connect timeout, then idle timeout */
-	struct loop_pending pend;
-	struct tcp_conn *prev, *next;
-};
 
 static void conn_timer_cb(struct loop *l, struct loop_timer *t);
 static void conn_pending_cb(struct loop *l, struct loop_pending *p);
@@ -75,11 +45,7 @@ static void set_reset_on_close(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-/*
- * End the connection. reason is an enum stats_err or -1 for a normal end.
- * reset_cli / reset_be choose RST over FIN for each side.
- */
-static void conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_be)
+void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_be)
 {
 	struct loop *l = c->w->loop;
 	if (c->state == C_CLOSED)
@@ -91,6 +57,8 @@ static void conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool rese
 	loop_del(l, &c->be.io);
 	loop_timer_cancel(l, &c->timer);
 	loop_pending_cancel(l, &c->pend);
+	if (c->fast)
+		tcp_fast_close(c);
 	if (reset_cli)
 		set_reset_on_close(c->cli.io.fd);
 	if (reset_be)
@@ -199,21 +167,21 @@ static void conn_pump(struct tcp_conn *c)
 	int up = pump_dir(c, &c->cli, &c->be, &c->up, &c->wl->ctr->bytes_in);
 	if (up < 0) {
 		if (up == -1)
-			conn_close(c, ERR_CLIENT_RESET, false, true);
+			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
 		else
-			conn_close(c, ERR_BACKEND_RESET, true, false);
+			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
 		return;
 	}
 	int down = pump_dir(c, &c->be, &c->cli, &c->down, &c->wl->ctr->bytes_out);
 	if (down < 0) {
 		if (down == -1)
-			conn_close(c, ERR_BACKEND_RESET, true, false);
+			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
 		else
-			conn_close(c, ERR_CLIENT_RESET, false, true);
+			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
 		return;
 	}
 	if (c->up.shut && c->down.shut) {
-		conn_close(c, -1, false, false);
+		tcp_conn_close(c, -1, false, false);
 		return;
 	}
 	if (up > 0 || down > 0)
@@ -222,10 +190,14 @@ static void conn_pump(struct tcp_conn *c)
 
 static void conn_start_relay(struct tcp_conn *c)
 {
+	if (c->fast) {
+		tcp_fast_start(c);
+		return;
+	}
 	int size = c->lc->buffer_size;
 	if (pipe_open(&c->up, size) || pipe_open(&c->down, size)) {
 		log_warn("listener %s: pipe: %s", c->wl->l->name, strerror(errno));
-		conn_close(c, ERR_RESOURCE, true, true);
+		tcp_conn_close(c, ERR_RESOURCE, true, true);
 		return;
 	}
 	c->state = C_RELAY;
@@ -246,11 +218,13 @@ static void conn_backend_failed(struct tcp_conn *c, int reason)
 	log_debug("listener %s: backend %s: %s", c->wl->l->name,
 		  addr_format(&c->lc->backends.v[c->backend].a, a), stats_err_name(reason));
 	loop_del(l, &c->be.io);
+	if (c->fast)
+		tcp_fast_backend_drop(c);
 	close_fd(&c->be.io.fd);
 	loop_timer_cancel(l, &c->timer);
 	c->backend++;
 	if (c->backend >= c->lc->backends.n) {
-		conn_close(c, ERR_NO_BACKEND, false, false);
+		tcp_conn_close(c, ERR_NO_BACKEND, false, false);
 		return;
 	}
 	conn_try_backend(c);
@@ -268,6 +242,8 @@ static void conn_try_backend(struct tcp_conn *c)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->be.io.fd = fd;
 	c->be.rd = c->be.wr = false;
+	if (c->fast)
+		tcp_fast_backend(c, fd);
 	if (connect(fd, &a->u.sa, a->len) && errno != EINPROGRESS) {
 		conn_backend_failed(c, classify_connect_error(errno));
 		return;
@@ -285,7 +261,7 @@ static void conn_connecting_event(struct tcp_conn *c, struct leg *leg, uint32_t 
 		/* The client's bytes (and FIN) wait in its socket until the backend is up;
 		 * only a reset or error ends the attempt early. */
 		if (ev & EPOLLERR)
-			conn_close(c, ERR_CLIENT_RESET, false, true);
+			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
 		return;
 	}
 	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -317,11 +293,15 @@ static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 		getsockopt(leg->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err) {
 			if (leg == &c->cli)
-				conn_close(c, ERR_CLIENT_RESET, false, true);
+				tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
 			else
-				conn_close(c, ERR_BACKEND_RESET, true, false);
+				tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
 			return;
 		}
+	}
+	if (c->fast) {
+		tcp_fast_event(c, leg, ev);
+		return;
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		leg->rd = true;
@@ -345,7 +325,9 @@ static void be_io_cb(struct loop *l, struct loop_io *io, uint32_t ev)
 static void conn_pending_cb(struct loop *l, struct loop_pending *p)
 {
 	struct tcp_conn *c = container_of(p, struct tcp_conn, pend);
-	if (c->state == C_RELAY)
+	if (c->state == C_RELAY && c->fast)
+		tcp_fast_pump(c);
+	else if (c->state == C_RELAY)
 		conn_pump(c);
 }
 
@@ -358,11 +340,14 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
 	}
 	if (c->state != C_RELAY)
 		return;
-	/* Lazy idle check: activity only stamps last_active, the timer re-arms here. */
+	/* Lazy idle check: activity only stamps last_active, the timer re-arms here.
+	 * The kernel moves a fast connection's bytes: its counters tell. */
+	if (c->fast)
+		tcp_fast_fold(c);
 	uint64_t idle = (uint64_t)conf_idle_ms(c->lc);
 	uint64_t since = loop_now(l) - c->last_active;
 	if (since >= idle) {
-		conn_close(c, ERR_IDLE_TIMEOUT, false, false);
+		tcp_conn_close(c, ERR_IDLE_TIMEOUT, false, false);
 		return;
 	}
 	loop_timer_set(l, t, idle - since);
@@ -377,6 +362,8 @@ static void conn_new(struct wlsn *wl, int fd)
 		close(fd);
 		return;
 	}
+	/* Also orders us after the sockops program: it runs on the new socket
+	 * under the socket lock, which this setsockopt takes. */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->w = w;
@@ -396,8 +383,12 @@ static void conn_new(struct wlsn *wl, int fd)
 	wlsn_hold(wl);
 	ctr_add(&wl->ctr->active, 1);
 	ctr_add(&wl->ctr->total, 1);
+	if (w->fp && tcp_fast_accept(c)) {
+		tcp_conn_close(c, ERR_RESOURCE, true, false);
+		return;
+	}
 	if (loop_add(w->loop, &c->cli.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
-		conn_close(c, ERR_RESOURCE, false, false);
+		tcp_conn_close(c, ERR_RESOURCE, false, false);
 		return;
 	}
 	conn_try_backend(c);
@@ -448,5 +439,5 @@ void tcp_accept_retry_cb(struct loop *l, struct loop_timer *t)
 void tcp_cut_all(struct worker *w)
 {
 	while (w->conns)
-		conn_close(w->conns, ERR_SHUTDOWN_CUT, true, true);
+		tcp_conn_close(w->conns, ERR_SHUTDOWN_CUT, true, true);
 }

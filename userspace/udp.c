@@ -6,6 +6,7 @@
  */
 #include "daemon.h"
 #include "log.h"
+#include "udp_fast.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,6 +30,8 @@ struct udp_flow {
 	uint32_t hash;
 	uint64_t last_active;
 	struct loop_timer timer;
+	struct udp_fast fast;       /* its entries in the XDP flow table */
+	bool fast_on;               /* installed there */
 	struct udp_flow *hnext;     /* hash chain */
 	struct udp_flow *prev, *next; /* worker list */
 };
@@ -150,6 +153,8 @@ static void flow_close(struct udp_flow *f, int reason)
 		ctr_add(&f->wl->ctr->err[reason], 1);
 	loop_del(w->loop, &f->io);
 	loop_timer_cancel(w->loop, &f->timer);
+	if (f->fast_on)
+		udp_fast_remove(w->xdp, &f->fast);
 	close(f->io.fd);
 	f->io.fd = -1;
 	if (f->wl->udp)
@@ -234,11 +239,51 @@ static void flow_timer_cb(struct loop *l, struct loop_timer *t)
 	struct udp_flow *f = container_of(t, struct udp_flow, timer);
 	uint64_t idle = (uint64_t)conf_idle_ms(f->lc);
 	uint64_t since = loop_now(l) - f->last_active;
+	if (since >= idle && f->fast_on) {
+		/* The kernel forwards this flow: its last packet may be newer. */
+		uint64_t last = udp_fast_last_ns(f->wl->w->xdp, &f->fast) / 1000000;
+		if (last > f->last_active) {
+			f->last_active = last;
+			since = loop_now(l) > last ? loop_now(l) - last : 0;
+		}
+	}
 	if (since >= idle) {
 		flow_close(f, -1);
 		return;
 	}
 	loop_timer_set(l, t, idle - since);
+}
+
+/* Hand the flow's later datagrams (both ways) to the XDP program. If that
+ * fails, the flow simply stays on this path. */
+static void flow_go_fast(struct udp_flow *f, const struct addr *backend)
+{
+	struct worker *w = f->wl->w;
+	struct udp_fast_spec s = {.client = f->client, .backend = *backend,
+				  .listener_id = f->wl->l->id, .slot = f->wl->l->xdp_slot};
+	if (!w->xdp || s.slot < 0)
+		return;
+	s.listener = f->wl->lc->bind.a;
+	if (f->has_local) {
+		/* pktinfo gave the address only; the port is the listener's. */
+		unsigned port = addr_port(&s.listener);
+		s.listener = f->local;
+		if (addr_family(&s.listener) == AF_INET)
+			s.listener.u.in4.sin_port = htons((uint16_t)port);
+		else
+			s.listener.u.in6.sin6_port = htons((uint16_t)port);
+	}
+	s.gateway.len = sizeof(s.gateway.u.ss);
+	if (getsockname(f->io.fd, &s.gateway.u.sa, &s.gateway.len))
+		return;
+	int err = udp_fast_install(w->xdp, &s, &f->fast);
+	if (err) {
+		char a[ADDR_STRLEN];
+		log_debug("listener %s: flow from %s: XDP install: %s", f->wl->l->name,
+			  addr_format(&f->client, a), strerror(-err));
+		return;
+	}
+	f->fast_on = true;
 }
 
 static struct udp_flow *flow_new(struct wlsn *wl, const struct addr *client,
@@ -294,6 +339,7 @@ static struct udp_flow *flow_new(struct wlsn *wl, const struct addr *client,
 	ctr_add(&wl->ctr->active, 1);
 	ctr_add(&wl->ctr->total, 1);
 	loop_timer_set(w->loop, &f->timer, (uint64_t)conf_idle_ms(f->lc));
+	flow_go_fast(f, be);
 	return f;
 }
 

@@ -312,6 +312,7 @@ class Topology:
         self.backend = Netns(self, "backend")
         self.namespaces = [self.client, self.gw, self.backend]
         self._created = []
+        self._mounts = []
 
     def __enter__(self):
         try:
@@ -376,6 +377,16 @@ class Topology:
     def kfwd(self, config, name="kfwd", **kw):
         return Kfwd(self, config, name, **kw)
 
+    def bpffs(self):
+        """A bpffs of this test's own in its temp dir, unmounted at teardown. kfwd,
+        started later in gw, sees the same one (`ip netns exec` copies the mounts),
+        so pins made there can be checked from here."""
+        path = os.path.join(self.tmpdir, "bpffs")
+        os.makedirs(path, exist_ok=True)
+        sh(["mount", "-t", "bpf", "bpf", path])
+        self._mounts.append(path)
+        return path
+
     def dump_logs(self):
         for k in self.kfwds:
             print("---- %s log (%s) ----" % (k.name, k.logpath))
@@ -415,6 +426,10 @@ class Topology:
                     netns_delete(name)
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
+            for k in self.kfwds:
+                k.remove_leftovers()
+            for m in reversed(self._mounts):
+                subprocess.run(["umount", "-l", m], timeout=10)
             if failed or os.environ.get("KFWD_KEEP_TMP"):
                 print("(temporary files kept in %s)" % self.tmpdir)
             else:
@@ -424,6 +439,25 @@ class Topology:
 
 
 # ---- kfwd ----------------------------------------------------------------------
+
+
+def cgroup2_root():
+    """Where this process sees the cgroup2 hierarchy mounted (None: nowhere)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts and parts[parts.index("-") + 1] == "cgroup2":
+                return parts[4]
+    return None
+
+
+def cgroup_self():
+    """This process's cgroup2 path ("0::PATH" in /proc/self/cgroup)."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line[3:].strip()
+    return "/"
 
 
 def _cfg_value(v):
@@ -450,8 +484,10 @@ def render_config(listeners, **glob):
 class Kfwd:
     """kfwd running in gw with its config, log and control socket in the test's temp dir."""
 
-    def __init__(self, topo, listeners, name="kfwd", workers=2, grace_ms=2000, extra_args=()):
+    def __init__(self, topo, listeners, name="kfwd", workers=2, grace_ms=2000, extra_args=(),
+                 glob=None):
         self.topo = topo
+        self.glob = dict(glob or {})  # more `global` keys
         self.name = name
         self.dir = os.path.join(topo.tmpdir, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -470,7 +506,7 @@ class Kfwd:
         if isinstance(listeners, str):
             return listeners
         return render_config(listeners, workers=self.workers, control_socket=self.sock,
-                             instance=self.instance, shutdown_grace_ms=self.grace_ms)
+                             instance=self.instance, shutdown_grace_ms=self.grace_ms, **self.glob)
 
     def write_config(self, listeners):
         text = self.config_text(listeners)
@@ -506,6 +542,27 @@ class Kfwd:
                 return None
             raise AssertionError("kfwd stats failed (%d): %s" % (r.returncode, r.stderr))
         return json.loads(r.stdout)
+
+    def flows(self):
+        """`kfwd flows --json`: the flows the kernel splices."""
+        r = sh([KFWD, "flows", "--json", "-s", self.sock], timeout=15)
+        return json.loads(r.stdout)
+
+    def cgroup_path(self):
+        """The fast path's cgroup as seen from here (kfwd makes it a child of its own)."""
+        return os.path.join(cgroup2_root() or "/nonexistent", cgroup_self().lstrip("/"),
+                            "kfwd-" + self.instance)
+
+    def remove_leftovers(self):
+        """What a kfwd that had to be killed leaves: its empty cgroup, and the mount
+        point of the cgroup2 it mounted for itself (the mount died with it)."""
+        for d in (self.cgroup_path(), "/run/kfwd/cgroup2." + self.instance):
+            if os.path.isdir(d):
+                try:
+                    os.rmdir(d)
+                    log("teardown: removed %s" % d)
+                except OSError as e:
+                    log("teardown: cannot remove %s: %s" % (d, e))
 
     def listener(self, name):
         for l in self.stats()["listeners"]:

@@ -123,6 +123,8 @@ Test(conf, defaults_applied)
 	cr_assert_str_eq(C->global.control_socket, "/run/kfwd/edge.sock");
 	cr_assert_str_eq(C->global.bpf_pin_path, "/sys/fs/bpf/kfwd");
 	cr_assert_eq(C->global.shutdown_grace_ms, 10000);
+	cr_assert_eq(C->global.fastpath_backlog, 4194304);
+	cr_assert_eq(C->global.fastpath_sndbuf, 0);
 
 	/* listener */
 	cr_assert_eq(C->nlisteners, 1);
@@ -147,6 +149,25 @@ Test(conf, defaults_applied)
 	cr_assert_eq(l->connect_timeout_ms, 5000);
 	cr_assert_eq(l->max_flows, 65536);
 	cr_assert_eq(l->buffer_size, 131072);
+	cr_assert_eq(l->fastpath, false, "the fast path is experimental: off by default");
+}
+
+Test(conf, fastpath_keys)
+{
+	load_ok("global = { fastpath_backlog = 0; };\n"
+	        "listeners = (\n"
+	        "  { name = \"f\"; bind = \"127.0.0.1:1\"; backends = ( \"127.0.0.1:9\" ); fastpath = true; },\n"
+	        "  { name = \"s\"; bind = \"127.0.0.1:2\"; backends = ( \"127.0.0.1:9\" ); fastpath = false; }\n"
+	        ");\n");
+	cr_assert_eq(C->global.fastpath_backlog, 0);
+	cr_assert_eq(C->listeners[0]->fastpath, true);
+	cr_assert_eq(C->listeners[1]->fastpath, false);
+	conf_free(C);
+	C = NULL;
+	conf_errs_free(&E);
+	expect_only("listeners = ( { name = \"f\"; bind = \"127.0.0.1:1\";\n"
+	            "  backends = ( \"127.0.0.1:9\" ); fastpath = 1; } );\n",
+	            2, "'fastpath' must be true or false, not an integer");
 }
 
 Test(conf, udp_idle_default)
@@ -967,6 +988,10 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "instance",
 	    "control_socket",
 	    "bpf_pin_path",
+	    "fastpath_backlog",
+	    "fastpath_sndbuf",
+	    "interfaces",
+	    "xdp_forward",
 	    "shutdown_grace_ms",
 	    "name",
 	    "bind",
@@ -977,6 +1002,13 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "connect_timeout_ms",
 	    "max_flows",
 	    "buffer_size",
+	    "fastpath",
+	    "sanitize",
+	    "accept",
+	    "allow_sources",
+	    "deny_sources",
+	    "new_flow_rate",
+	    "new_flow_burst",
 	};
 	size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	struct buf b;

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TCP fast path: a sockops program that puts kfwd's fast-path sockets into
+ * the SOCKHASH when they are established, and the stream verdict that hands
+ * each socket's bytes over from kfwd to the kernel. How the handover keeps
+ * bytes in order is described in include/kfwd_maps.h and userspace/tcp_fast.c.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "splice_sock.h"
+
+/*
+ * Above this many bytes redirected to the peer but not yet in the peer's
+ * send queue, the verdict passes to kfwd instead of redirecting. Passed
+ * bytes are charged to the receiving socket, whose window then closes: a
+ * stalled reader stalls its writer instead of growing the peer's backlog
+ * (which no socket buffer bounds). 0: no limit. Set by kfwd before load.
+ */
+const volatile __u64 backlog_limit = KFWD_BACKLOG_DEFAULT;
+
+/* Context fields are read once, into locals: clang may otherwise compute a
+ * "ctx + offset" pointer the verifier refuses ("dereference of modified ctx ptr"). */
+struct ops_ctx {
+	__u64 cookie;
+	__u32 family;
+	__u32 local_port; /* host byte order */
+	__u32 local_ip4;  /* network byte order */
+	__u32 local_ip6[4];
+	__u32 snd_nxt;
+};
+
+static __always_inline const struct kfwd_port *port_lookup(const struct ops_ctx *o)
+{
+	struct kfwd_port_key k = {};
+	const struct kfwd_port *p;
+
+	k.port = (__u16)o->local_port;
+	if (o->family == AF_INET) {
+		k.family = AF_INET;
+		__builtin_memcpy(k.addr, &o->local_ip4, 4);
+	} else {
+		k.family = AF_INET6;
+		__builtin_memcpy(k.addr, o->local_ip6, 16);
+	}
+	p = bpf_map_lookup_elem(&ports, &k);
+	if (p)
+		return p;
+	__builtin_memset(k.addr, 0, sizeof(k.addr));
+	return bpf_map_lookup_elem(&ports, &k);
+}
+
+/* Record where the send queue starts and insert the socket into the sockhash. */
+static __always_inline void sock_insert(struct bpf_sock_ops *skops, struct ops_ctx *o,
+					struct kfwd_sock *st)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
+
+	/* Two stores, not a select: one load through two kinds of pointer is refused. */
+	st->seq_base = o->snd_nxt;
+	if (tp)
+		st->seq_base = tp->write_seq;
+	if (bpf_sock_hash_update(skops, &socks, &o->cookie, BPF_NOEXIST))
+		count(insert_err);
+	else
+		count(insert_ok);
+}
+
+/* An accepted socket of a fastpath listener: give it a slot and insert it. */
+static __always_inline int on_passive(struct bpf_sock_ops *skops, struct ops_ctx *o)
+{
+	const struct kfwd_port *p = port_lookup(o);
+	struct kfwd_sock *st;
+	__u32 slot;
+
+	if (!p || !(p->flags & KFWD_PORT_FAST))
+		return 1;
+	count(passive_est);
+	if (bpf_map_pop_elem(&free_slots, &slot)) {
+		count(no_slot);
+		return 1;
+	}
+	st = sock_state(slot);
+	if (!st) {
+		slot_free(slot);
+		return 1;
+	}
+	sock_init(st, o->cookie, KFWD_DIR_IN);
+	if (bpf_map_update_elem(&slot_of, &o->cookie, &slot, BPF_NOEXIST)) {
+		slot_free(slot);
+		return 1;
+	}
+	/* If it closes before kfwd accepts it, on_state gives the slot back. */
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
+	sock_insert(skops, o, st);
+	return 1;
+}
+
+/* A backend socket kfwd asked for (its cookie is in slot_of before connect()). */
+static __always_inline int on_active(struct bpf_sock_ops *skops, struct ops_ctx *o)
+{
+	struct kfwd_sock *st = sock_of(o->cookie);
+
+	if (!st)
+		return 1;
+	count(active_est);
+	sock_insert(skops, o, st);
+	return 1;
+}
+
+/* An accepted socket closed: free its slot unless kfwd has claimed it. */
+static __always_inline int on_state(struct ops_ctx *o, __u32 new_state)
+{
+	struct kfwd_sock *st;
+	__u32 *sp, slot;
+
+	if (new_state != BPF_TCP_CLOSE)
+		return 1;
+	sp = bpf_map_lookup_elem(&slot_of, &o->cookie);
+	if (!sp)
+		return 1;
+	slot = *sp;
+	st = sock_state(slot);
+	if (!st || __sync_val_compare_and_swap(&st->owner, o->cookie, 0) != o->cookie)
+		return 1;
+	bpf_map_delete_elem(&slot_of, &o->cookie);
+	slot_free(slot);
+	count(released);
+	return 1;
+}
+
+SEC("sockops")
+int kfwd_sockops(struct bpf_sock_ops *skops)
+{
+	struct ops_ctx o = {};
+	__u32 op = skops->op, new_state;
+
+	barrier_var(op);
+	if (op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	o.family = skops->family;
+	barrier_var(o.family);
+	if (o.family != AF_INET && o.family != AF_INET6)
+		return 1;
+	o.local_port = skops->local_port;
+	o.local_ip4 = skops->local_ip4;
+	o.local_ip6[0] = skops->local_ip6[0];
+	o.local_ip6[1] = skops->local_ip6[1];
+	o.local_ip6[2] = skops->local_ip6[2];
+	o.local_ip6[3] = skops->local_ip6[3];
+	o.snd_nxt = skops->snd_nxt;
+	new_state = skops->args[1];
+	barrier_var(o.snd_nxt);
+	barrier_var(new_state);
+	o.cookie = bpf_get_socket_cookie(skops);
+
+	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return on_passive(skops, &o);
+	if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		return on_active(skops, &o);
+	return on_state(&o, new_state);
+}
+
+/*
+ * Bytes the peer redirected to this socket that are not yet in its send
+ * queue. A pass while there are some is queued behind them, charged to no
+ * socket: it would not close the window, so the verdict redirects instead.
+ */
+static __always_inline __s32 own_backlog(struct __sk_buff *skb, const struct kfwd_sock *st,
+					 const struct kfwd_sock *pst)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
+
+	if (!tp)
+		return 0;
+	return (__s32)((__u32)(pst->redirected + pst->written) - (tp->write_seq - st->seq_base));
+}
+
+/* Whether the peer's backlog (redirected + written, less what reached its send
+ * queue) is over the limit, so this skb should be passed instead. */
+static __always_inline bool peer_over_limit(struct __sk_buff *skb, struct kfwd_sock *st,
+					    __u64 peer)
+{
+	struct bpf_sock *psk = bpf_map_lookup_elem(&socks, &peer);
+	struct kfwd_sock *pst = sock_state(st->peer_slot);
+	struct tcp_sock *tp;
+	bool over = false;
+	__u32 backlog;
+
+	if (!psk)
+		return false;
+	tp = bpf_skc_to_tcp_sock(psk);
+	if (tp && pst) {
+		backlog = (__u32)(st->redirected + st->written) - (tp->write_seq - pst->seq_base);
+		over = backlog > backlog_limit && own_backlog(skb, st, pst) <= 0;
+	}
+	bpf_sk_release(psk);
+	return over;
+}
+
+static __always_inline int pass(struct kfwd_sock *st, __u32 len)
+{
+	__sync_fetch_and_add(&st->passed, len);
+	st->pass_segs++;
+	flow_touch(st);
+	return SK_PASS;
+}
+
+SEC("sk_skb/stream_verdict")
+int kfwd_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u32 len = skb->len;
+	struct kfwd_sock *st;
+	__u64 peer;
+
+	barrier_var(len);
+	st = sock_of(cookie);
+	if (!st)
+		return SK_PASS;
+	/* A bare FIN is a zero-length skb. Redirected, or passed behind a
+	 * backlog, it makes the kernel report EPIPE and stop sending on the
+	 * socket; dropped, the FIN is still seen (recv() returns 0). */
+	if (len == 0)
+		return SK_DROP;
+	peer = READ_ONCE_U64(st->peer);
+	/* Redirect only once kfwd has written every byte it was passed: what it
+	 * still holds must reach the peer before anything the kernel sends. */
+	if (!peer || READ_ONCE_U64(st->written) != st->passed)
+		return pass(st, len);
+	if (backlog_limit && peer_over_limit(skb, st, peer)) {
+		st->bp_segs++;
+		count(bp_pass);
+		return pass(st, len);
+	}
+	__sync_fetch_and_add(&st->redirected, len);
+	st->redir_segs++;
+	flow_touch(st);
+	if (bpf_sk_redirect_hash(skb, &socks, &peer, 0) != SK_PASS) {
+		st->redir_fail++;
+		count(redir_fail);
+		return SK_DROP;
+	}
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";

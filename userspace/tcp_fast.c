@@ -1,0 +1,460 @@
+/*
+ * The relay of a TCP connection the kernel splices (the fast path). Both
+ * sockets sit in the sockhash; the verdict (bpf/splice.bpf.c) passes a
+ * socket's bytes to kfwd until kfwd has written every one of them to the
+ * peer, then redirects them in the kernel. kfwd's part, per direction:
+ *
+ *  - read the passed bytes (recv() through the psock) and write them to the
+ *    peer, adding each write to `written`;
+ *  - order: passed bytes that come after redirected ones are written only
+ *    once the peer's send queue holds every earlier byte, i.e. queued >=
+ *    written + redirected, where queued is tcpi_bytes_acked + SIOCOUTQ less
+ *    its value when the relay started;
+ *  - EOF: recv() returns 0 AND every passed byte has been read (passed bytes
+ *    may still wait in the psock's backlog when the FIN is seen);
+ *  - FIN: after EOF, shutdown(SHUT_WR) the peer only once its send queue
+ *    holds written + redirected bytes (a FIN does not travel with a redirect);
+ *  - an RST or error on either socket closes both with RST.
+ * No event ends the three waits (order, EOF, drain): a timer per connection
+ * polls, from 1 ms up to 4 ms (order) or 64 ms (EOF, drain) while it lasts.
+ */
+#include "fastpath.h"
+#include "log.h"
+#include "tcp.h"
+
+#include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#define FAST_BUDGET   32 /* recv/send rounds per direction and wakeup */
+#define POLL_MIN_MS   1
+#define POLL_MAX_MS   64   /* EOF and drain waits: a reader may stall for long */
+#define POLL_ORDER_MS 4    /* order waits: bytes are held and every new one is passed */
+#define FOLD_MS       1000 /* how often live connections' bytes reach the stats */
+
+enum fast_wait {
+	W_NONE,
+	W_ORDER, /* passed bytes in hand, redirected ones not yet in the peer's queue */
+	W_EOF,   /* recv() said 0 while passed bytes are still on their way */
+	W_DRAIN, /* EOF; redirected bytes not yet in the peer's queue, FIN held back */
+};
+
+/* One direction: bytes read from src, written to dst. */
+struct fast_dir {
+	char *buf; /* passed bytes read, not yet written */
+	size_t len, off, cap;
+	uint64_t rbytes;       /* bytes recv()'d from src */
+	uint64_t ubytes;       /* bytes kfwd wrote to dst */
+	uint64_t ok_redir;     /* `redirected` when the order check last passed */
+	uint64_t acct, acct_k; /* bytes (all, kernel-moved) already in the stats */
+	bool fin;              /* src reported RDHUP/HUP: recv() even if nothing was passed */
+	bool more;             /* the last recv() returned bytes: there may be more (or a FIN) */
+	bool eof;              /* src's stream has ended */
+	bool shut;             /* FIN passed on to dst */
+	enum fast_wait wait;
+};
+
+struct tcp_fast {
+	struct tcp_conn *c;
+	struct fastpath_sock cli, be;
+	int64_t qbase_cli, qbase_be; /* queued() of each socket when the relay started */
+	struct fast_dir up, down;    /* client -> backend, backend -> client */
+	uint64_t flow_id;            /* in the flow table; 0: not spliced */
+	unsigned poll_ms;
+	struct loop_timer poll;
+};
+
+/* What one direction works with. */
+struct fast_way {
+	struct leg *src, *dst;
+	struct fast_dir *d;
+	struct kfwd_sock *st; /* src's state; NULL when src has no slot */
+	int64_t qbase;        /* dst's */
+};
+
+static struct fast_way way_up(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	return (struct fast_way){&c->cli, &c->be, &f->up, f->cli.st, f->qbase_be};
+}
+
+static struct fast_way way_down(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	return (struct fast_way){&c->be, &c->cli, &f->down, f->be.st, f->qbase_cli};
+}
+
+static uint64_t load(const __u64 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+/* Bytes ever put into fd's send queue: acked + still queued. Acked is read
+ * first: an ACK between the two reads can only make the sum smaller. */
+static int64_t queued(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int outq = 0;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
+		return -1;
+	return (int64_t)ti.tcpi_bytes_acked + outq;
+}
+
+/* Whether dst's send queue holds every byte this direction sent so far:
+ * 1 yes, 0 not yet, -1 cannot tell (dst is gone). */
+static int way_caught_up(const struct fast_way *x)
+{
+	int64_t q = queued(x->dst->io.fd);
+	if (q < 0)
+		return -1;
+	return fastpath_caught_up(x->st, x->d->ubytes, q, x->qbase);
+}
+
+/* Write held bytes to dst. Return 1 on progress, 0 if blocked, -2 on a dst error. */
+static int way_flush(const struct fast_way *x)
+{
+	struct fast_dir *d = x->d;
+	if (x->st && load(&x->st->redirected) != d->ok_redir) {
+		int r = way_caught_up(x);
+		if (r < 0)
+			return -2;
+		if (!r) {
+			d->wait = W_ORDER;
+			return 0;
+		}
+		d->ok_redir = load(&x->st->redirected);
+	}
+	if (d->wait == W_ORDER)
+		d->wait = W_NONE;
+	int progress = 0;
+	while (d->off < d->len && x->dst->wr) {
+		ssize_t n = send(x->dst->io.fd, d->buf + d->off, d->len - d->off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			d->off += (size_t)n;
+			d->ubytes += (uint64_t)n;
+			if (x->st)
+				__atomic_fetch_add(&x->st->written, (uint64_t)n, __ATOMIC_SEQ_CST);
+			progress = 1;
+		} else if (n < 0 && errno == EAGAIN) {
+			x->dst->wr = false;
+		} else if (n < 0 && errno != EINTR) {
+			return -2;
+		}
+	}
+	if (d->off == d->len)
+		d->off = d->len = 0;
+	return progress;
+}
+
+/* Read the next passed bytes. Return 1 on progress, 0 if nothing, -1 on a src error. */
+static int way_read(const struct fast_way *x)
+{
+	struct fast_dir *d = x->d;
+	/* While everything is redirected, wakeups carry nothing to read: skip the
+	 * syscall unless bytes were passed, the last read was not the end of what
+	 * was there, or the stream may have ended. */
+	if (x->st && !d->fin && !d->more && load(&x->st->passed) <= d->rbytes)
+		return 0;
+	ssize_t n = recv(x->src->io.fd, d->buf, d->cap, MSG_DONTWAIT);
+	d->more = n > 0;
+	if (n > 0) {
+		d->len = (size_t)n;
+		d->off = 0;
+		d->rbytes += (uint64_t)n;
+		if (d->wait == W_EOF)
+			d->wait = W_NONE;
+		return 1;
+	}
+	if (n == 0 && !fastpath_eof(x->st, d->rbytes)) {
+		d->wait = W_EOF;
+		x->src->rd = false;
+		return 0;
+	}
+	if (n == 0) {
+		d->eof = true;
+		if (d->wait == W_EOF)
+			d->wait = W_NONE;
+		return 1;
+	}
+	if (errno == EAGAIN) {
+		x->src->rd = false;
+		return 0;
+	}
+	return errno == EINTR ? 0 : -1;
+}
+
+/* After EOF: pass the FIN on once dst holds everything. */
+static int way_finish(const struct fast_way *x)
+{
+	int r = way_caught_up(x);
+	if (r < 0)
+		return -2;
+	if (!r) {
+		x->d->wait = W_DRAIN;
+		return 0;
+	}
+	shutdown(x->dst->io.fd, SHUT_WR);
+	x->d->shut = true;
+	x->d->wait = W_NONE;
+	return 1;
+}
+
+/* Move one direction until it blocks or the budget is spent. Return 1 when
+ * the budget ran out, 0 when idle, -1 (src failed) or -2 (dst failed). */
+static int way_pump(struct tcp_conn *c, const struct fast_way *x)
+{
+	struct fast_dir *d = x->d;
+	for (int round = 0; round < FAST_BUDGET; round++) {
+		int r = 0;
+		if (d->off < d->len)
+			r = way_flush(x);
+		else if (!d->eof && x->src->rd)
+			r = way_read(x);
+		else if (d->eof && !d->shut)
+			r = way_finish(x);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 0;
+		c->last_active = loop_now(c->w->loop);
+	}
+	return 1;
+}
+
+static void poll_update(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	struct loop *l = c->w->loop;
+	if (f->up.wait == W_NONE && f->down.wait == W_NONE) {
+		loop_timer_cancel(l, &f->poll);
+		f->poll_ms = POLL_MIN_MS;
+		return;
+	}
+	if (!loop_timer_armed(&f->poll))
+		loop_timer_set(l, &f->poll, f->poll_ms);
+}
+
+static void poll_cb(struct loop *l, struct loop_timer *t)
+{
+	struct tcp_fast *f = container_of(t, struct tcp_fast, poll);
+	struct tcp_conn *c = f->c;
+	if (f->up.wait == W_EOF)
+		c->cli.rd = true;
+	if (f->down.wait == W_EOF)
+		c->be.rd = true;
+	unsigned cap =
+	    f->up.wait == W_ORDER || f->down.wait == W_ORDER ? POLL_ORDER_MS : POLL_MAX_MS;
+	f->poll_ms = f->poll_ms * 2 > cap ? cap : f->poll_ms * 2;
+	tcp_fast_pump(c);
+}
+
+void tcp_fast_pump(struct tcp_conn *c)
+{
+	struct fast_way up = way_up(c), down = way_down(c);
+	int u = way_pump(c, &up);
+	if (u < 0) {
+		if (u == -1)
+			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
+		else
+			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
+		return;
+	}
+	int dn = way_pump(c, &down);
+	if (dn < 0) {
+		if (dn == -1)
+			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
+		else
+			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
+		return;
+	}
+	if (c->fast->up.shut && c->fast->down.shut) {
+		tcp_conn_close(c, -1, false, false);
+		return;
+	}
+	if (u > 0 || dn > 0)
+		loop_pending_add(c->w->loop, &c->pend);
+	poll_update(c);
+}
+
+void tcp_fast_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
+{
+	struct fast_dir *d = leg == &c->cli ? &c->fast->up : &c->fast->down;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		d->fin = true;
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		leg->rd = true;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		leg->wr = true;
+	tcp_fast_pump(c);
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+static void dir_fold(struct tcp_conn *c, struct fast_dir *d, const struct kfwd_sock *st,
+                     uint64_t *bytes, uint64_t *kbytes)
+{
+	uint64_t k = st ? load(&st->redirected) : 0, all = k + d->ubytes;
+	if (all > d->acct) {
+		ctr_add(bytes, all - d->acct);
+		d->acct = all;
+		c->last_active = loop_now(c->w->loop);
+	}
+	if (k > d->acct_k) {
+		ctr_add(kbytes, k - d->acct_k);
+		d->acct_k = k;
+	}
+}
+
+void tcp_fast_fold(struct tcp_conn *c)
+{
+	struct lsn_ctr *ctr = c->wl->ctr;
+	dir_fold(c, &c->fast->up, c->fast->cli.st, &ctr->bytes_in, &ctr->kbytes_in);
+	dir_fold(c, &c->fast->down, c->fast->be.st, &ctr->bytes_out, &ctr->kbytes_out);
+}
+
+static void fold_timer_cb(struct loop *l, struct loop_timer *t)
+{
+	struct worker *w = container_of(t, struct worker, fold_timer);
+	for (struct tcp_conn *c = w->conns; c; c = c->next)
+		if (c->fast && c->state == C_RELAY)
+			tcp_fast_fold(c);
+	if (w->nfast > 0)
+		loop_timer_set(l, t, FOLD_MS);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int tcp_fast_accept(struct tcp_conn *c)
+{
+	struct worker *w = c->w;
+	struct fastpath_sock s;
+	if (fastpath_claim(w->fp, c->cli.io.fd, &s))
+		return 0;
+	struct tcp_fast *f = calloc(1, sizeof(*f));
+	size_t cap = (size_t)c->lc->buffer_size;
+	char *b1 = malloc(cap), *b2 = malloc(cap);
+	if (!f || !b1 || !b2) {
+		/* The socket is in the sockhash: only recv() can read it, so the
+		 * splice(2) relay is no fallback. */
+		free(f);
+		free(b1);
+		free(b2);
+		fastpath_release(w->fp, &s);
+		return -ENOMEM;
+	}
+	*f = (struct tcp_fast){.c = c, .cli = s, .be = {.slot = -1}, .poll_ms = POLL_MIN_MS};
+	f->up = (struct fast_dir){.buf = b1, .cap = cap};
+	f->down = (struct fast_dir){.buf = b2, .cap = cap};
+	f->poll.fn = poll_cb;
+	c->fast = f;
+	w->nfast++;
+	/* Bytes that arrived before accept() wait in the receive queue, unseen by
+	 * the verdict (it skips sockets without a file); this makes the kernel
+	 * run it on them now. */
+	int one = 1;
+	setsockopt(c->cli.io.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	w->fold_timer.fn = fold_timer_cb;
+	if (!loop_timer_armed(&w->fold_timer))
+		loop_timer_set(w->loop, &w->fold_timer, FOLD_MS);
+	return 0;
+}
+
+void tcp_fast_backend(struct tcp_conn *c, int fd)
+{
+	int err = fastpath_want(c->w->fp, fd, &c->fast->be);
+	if (err)
+		log_debug("listener %s: no fast-path slot for a backend socket: %s", c->wl->l->name,
+		          strerror(-err));
+}
+
+void tcp_fast_backend_drop(struct tcp_conn *c)
+{
+	fastpath_release(c->w->fp, &c->fast->be);
+}
+
+/* Both sockets in the sockhash: let the verdicts redirect, list the flow. */
+static void fast_splice(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	struct fastpath *fp = c->w->fp;
+	bool cli_in = fastpath_in_map(fp, &f->cli), be_in = fastpath_in_map(fp, &f->be);
+	if (!cli_in || !be_in) {
+		/* A socket that was reset or closed has left the sockhash already. */
+		log_debug("listener %s: not spliced: %s socket not in the sockhash", c->wl->l->name,
+		          cli_in ? "backend" : "client");
+		return;
+	}
+	struct kfwd_flow rec = {.listener = c->wl->l->id};
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getpeername(c->cli.io.fd, (struct sockaddr *)&ss, &len) == 0)
+		fastpath_endpoint(&rec.client, (struct sockaddr *)&ss);
+	fastpath_endpoint(&rec.backend, &c->lc->backends.v[c->backend].a.u.sa);
+	uint64_t id = fastpath_flow_id(fp);
+	int err = fastpath_flow_add(fp, id, &rec, f->cli.st, f->be.st);
+	if (err)
+		log_debug("listener %s: flow %llu not listed: %s", c->wl->l->name,
+		          (unsigned long long)id, strerror(-err));
+	else
+		f->flow_id = id;
+	fastpath_pair(&f->cli, &f->be);
+	ctr_add(&c->wl->ctr->spliced, 1);
+}
+
+/* A larger send buffer lets the kernel's redirect worker run ahead instead of
+ * waiting for its delayed retry when the buffer is full (0: autotuning). */
+static void set_sndbuf(int fd, int bytes)
+{
+	if (bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
+void tcp_fast_start(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	set_sndbuf(c->cli.io.fd, fastpath_sndbuf(c->w->fp));
+	set_sndbuf(c->be.io.fd, fastpath_sndbuf(c->w->fp));
+	/* Nothing was written to either socket yet: what they count now is the
+	 * handshake, the base of every later comparison. */
+	f->qbase_cli = queued(c->cli.io.fd);
+	f->qbase_be = queued(c->be.io.fd);
+	if (f->qbase_cli < 0 || f->qbase_be < 0) {
+		tcp_conn_close(c, ERR_RESOURCE, true, true);
+		return;
+	}
+	if (f->be.slot >= 0)
+		fast_splice(c);
+	c->state = C_RELAY;
+	c->cli.rd = c->cli.wr = c->be.rd = c->be.wr = true;
+	/* Read what came while connecting: early bytes, a FIN whose event is gone. */
+	f->up.more = f->down.more = true;
+	c->last_active = loop_now(c->w->loop);
+	loop_timer_set(c->w->loop, &c->timer, (uint64_t)conf_idle_ms(c->lc));
+	tcp_fast_pump(c);
+}
+
+void tcp_fast_close(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	struct worker *w = c->w;
+	tcp_fast_fold(c);
+	if (f->flow_id)
+		fastpath_flow_del(w->fp, f->flow_id);
+	fastpath_release(w->fp, &f->cli);
+	fastpath_release(w->fp, &f->be);
+	loop_timer_cancel(w->loop, &f->poll);
+	free(f->up.buf);
+	free(f->down.buf);
+	free(f);
+	c->fast = NULL;
+	if (--w->nfast == 0)
+		loop_timer_cancel(w->loop, &w->fold_timer);
+}

@@ -33,6 +33,7 @@
 #   BENCH_OUT [perf/results/<date>-tcp.json; quick: build/perf/results/<date>-tcp-quick.json]
 #   BENCH_KEEP [0]            1: keep the temp dir (configs, logs, raw data)
 #   KFWD [build/kfwd]
+#   BENCH_UDP [1]             0: skip the UDP part (perf/run-udp.sh, run after this one)
 #
 # kfwd-fastpath runs kfwd with `fastpath = true`; while `kfwd check` rejects
 # that key it is reported as skipped, and it runs by itself once the key exists
@@ -50,7 +51,7 @@ QUICK=${BENCH_QUICK:-0}
 for arg in "$@"; do
 	case $arg in
 	--quick) QUICK=1 ;;
-	-h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument: $arg (see --help)" ;;
 	esac
 done
@@ -643,3 +644,13 @@ export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_BYTES M_PING M_CONN M_CONNW M_WORK
 mkdir -p "$(dirname "$OUT")"
 "$PY" perf/report.py report "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }
 say "done in $((SECONDS - T_START)) s"
+
+# ---------------------------------------------------------------------------
+# UDP part: perf/run-udp.sh (own namespaces, see its header). BENCH_UDP=0 skips it.
+# ---------------------------------------------------------------------------
+if [[ ${BENCH_UDP:-1} != 0 ]]; then
+	say "UDP part: bash perf/run-udp.sh$( ((QUICK)) && echo ' --quick')"
+	udp_args=()
+	((QUICK)) && udp_args=(--quick)
+	bash perf/run-udp.sh "${udp_args[@]}" || exit $?
+fi

@@ -1,5 +1,6 @@
 #include "fastpath.h"
 #include "cgroup.h"
+#include "bpffs.h"
 #include "log.h"
 #include "splice.skel.h"
 
@@ -20,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BPFFS_DEFAULT "/sys/fs/bpf"
 
 /* Released slots wait here for two ticks before the kernel may hand them out again. */
 struct slot_list {
@@ -163,69 +163,9 @@ uint64_t fastpath_now_ns(void)
 
 /* ---- pins ---------------------------------------------------------------- */
 
-static bool path_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == 0);
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-/* bpffs under /sys/fs/bpf if the pins go there and nothing is mounted yet. */
-static int bpffs_ready(const char *pin_root, char *why, size_t whylen)
-{
-	struct statfs sf;
-	if (!path_under(pin_root, BPFFS_DEFAULT))
-		return 0;
-	if (statfs(BPFFS_DEFAULT, &sf) == 0 && sf.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mount("bpf", BPFFS_DEFAULT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")) {
-		int err = -errno;
-		snprintf(why, whylen, "mount bpffs at %s: %s", BPFFS_DEFAULT, strerror(errno));
-		return err;
-	}
-	log_info("fastpath: mounted bpffs at %s", BPFFS_DEFAULT);
-	return 0;
-}
-
-/* Remove a pin folder and the pins in it (ours, or a crashed run's). */
-static void pin_dir_remove(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (unlink(p))
-			log_warn("fastpath: unlink %s: %s", p, strerror(errno));
-	}
-	closedir(d);
-	if (rmdir(dir))
-		log_warn("fastpath: rmdir %s: %s", dir, strerror(errno));
-}
-
 static int pin_maps(struct fastpath *fp, const struct fastpath_opts *o, char *why, size_t whylen)
 {
-	int err = bpffs_ready(o->pin_root, why, whylen);
+	int err = bpffs_ready("fastpath", o->pin_root, why, whylen);
 	if (err)
 		return err;
 	int n = snprintf(fp->pin_dir, sizeof(fp->pin_dir), "%s/%s", o->pin_root, o->instance);
@@ -236,9 +176,9 @@ static int pin_maps(struct fastpath *fp, const struct fastpath_opts *o, char *wh
 	}
 	if (access(fp->pin_dir, F_OK) == 0) {
 		log_info("fastpath: removing stale pins in %s", fp->pin_dir);
-		pin_dir_remove(fp->pin_dir);
+		bpffs_dir_remove("fastpath", fp->pin_dir);
 	}
-	if ((err = mkdir_p(fp->pin_dir, 0700))) {
+	if ((err = bpffs_mkdir_p(fp->pin_dir))) {
 		snprintf(why, whylen, "pin folder %s: %s", fp->pin_dir, strerror(-err));
 		fp->pin_dir[0] = 0;
 		return err;
@@ -360,7 +300,7 @@ void fastpath_free(struct fastpath *fp)
 	if (!fp)
 		return;
 	if (fp->pin_dir[0])
-		pin_dir_remove(fp->pin_dir);
+		bpffs_dir_remove("fastpath", fp->pin_dir);
 	if (fp->verdict_attached)
 		bpf_prog_detach2(bpf_program__fd(fp->skel->progs.kfwd_verdict), fp->fd_socks,
 		                 BPF_SK_SKB_STREAM_VERDICT);

@@ -1,5 +1,6 @@
 #include "xdp.h"
 #include "daemon.h"
+#include "bpffs.h"
 #include "log.h"
 #include "xdp_fwd.skel.h"
 
@@ -20,7 +21,6 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
-#define BPFFS_DEFAULT "/sys/fs/bpf"
 #define PROG_PIN      "xdp_prog"
 
 struct xdp_if {
@@ -176,65 +176,6 @@ static int libxdp_print_fn(enum libxdp_print_level level, const char *fmt, va_li
 
 /* ---- pins ------------------------------------------------------------------------ */
 
-static bool path_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == 0);
-}
-
-/* bpffs at /sys/fs/bpf if the pins go there and nothing is mounted yet. */
-static int bpffs_ready(const char *pin_root, char *why, size_t whylen)
-{
-	struct statfs sf;
-	if (!path_under(pin_root, BPFFS_DEFAULT))
-		return 0;
-	if (statfs(BPFFS_DEFAULT, &sf) == 0 && sf.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mount("bpf", BPFFS_DEFAULT, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")) {
-		int err = -errno;
-		snprintf(why, whylen, "mount bpffs at %s: %s", BPFFS_DEFAULT, strerror(errno));
-		return err;
-	}
-	log_info("xdp: mounted bpffs at %s", BPFFS_DEFAULT);
-	return 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static void pin_dir_remove(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char p[PATH_MAX + 256];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (unlink(p))
-			log_warn("xdp: unlink %s: %s", p, strerror(errno));
-	}
-	closedir(d);
-	if (rmdir(dir))
-		log_warn("xdp: rmdir %s: %s", dir, strerror(errno));
-}
-
 /*
  * A crashed run left its program attached (XDP attachments outlive their
  * process) and its pins. Detach that very program from every interface of
@@ -277,12 +218,12 @@ static void clean_stale(const char *dir)
 		close(fd);
 	}
 	log_info("xdp: removing stale pins in %s", dir);
-	pin_dir_remove(dir);
+	bpffs_dir_remove("xdp", dir);
 }
 
 static int pin_all(struct xdp_ctl *x, const struct xdp_ctl_opts *o, char *why, size_t whylen)
 {
-	int err = bpffs_ready(o->pin_root, why, whylen);
+	int err = bpffs_ready("xdp", o->pin_root, why, whylen);
 	if (err)
 		return err;
 	int n = snprintf(x->pin_dir, sizeof(x->pin_dir), "%s/%s@xdp", o->pin_root, o->instance);
@@ -293,7 +234,7 @@ static int pin_all(struct xdp_ctl *x, const struct xdp_ctl_opts *o, char *why, s
 	}
 	if (access(x->pin_dir, F_OK) == 0)
 		clean_stale(x->pin_dir);
-	if ((err = mkdir_p(x->pin_dir))) {
+	if ((err = bpffs_mkdir_p(x->pin_dir))) {
 		snprintf(why, whylen, "pin folder %s: %s", x->pin_dir, strerror(-err));
 		x->pin_dir[0] = 0;
 		return err;
@@ -450,7 +391,7 @@ void xdp_ctl_free(struct xdp_ctl *x)
 	if (x->prog)
 		detach_all(x);
 	if (x->pin_dir[0])
-		pin_dir_remove(x->pin_dir);
+		bpffs_dir_remove("xdp", x->pin_dir);
 	xdp_program__close(x->prog);
 	xdp_fwd_bpf__destroy(x->skel);
 	free(x->ifs);

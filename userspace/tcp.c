@@ -86,6 +86,14 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 	worker_flow_done(w);
 }
 
+void tcp_conn_reset_by(struct tcp_conn *c, bool client)
+{
+	if (client)
+		tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
+	else
+		tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
+}
+
 static int classify_connect_error(int err)
 {
 	switch (err) {
@@ -113,7 +121,7 @@ static int pipe_open(struct dir *d, int size)
 /*
  * Move bytes src -> pipe -> dst until nothing moves or the budget is spent.
  * Return 1 if the budget ran out with work left, 0 when idle, or a negative
- * value naming who failed: -1 source reset, -2 destination reset.
+ * value naming who failed: TCP_FAIL_SRC or TCP_FAIL_DST.
  */
 static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct dir *d,
 		    uint64_t *bytes)
@@ -135,7 +143,7 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 				if (d->inpipe == 0)
 					src->rd = false;
 			} else if (errno != EINTR) {
-				return -1;
+				return TCP_FAIL_SRC;
 			}
 		}
 		if (d->inpipe > 0 && dst->wr) {
@@ -148,7 +156,7 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 			} else if (n < 0 && errno == EAGAIN) {
 				dst->wr = false;
 			} else if (n < 0 && errno != EINTR) {
-				return -2;
+				return TCP_FAIL_DST;
 			}
 		}
 		if (d->eof && d->inpipe == 0 && !d->shut) {
@@ -166,18 +174,12 @@ static void conn_pump(struct tcp_conn *c)
 {
 	int up = pump_dir(c, &c->cli, &c->be, &c->up, &c->wl->ctr->bytes_in);
 	if (up < 0) {
-		if (up == -1)
-			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
-		else
-			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
+		tcp_conn_reset_by(c, up == TCP_FAIL_SRC);
 		return;
 	}
 	int down = pump_dir(c, &c->be, &c->cli, &c->down, &c->wl->ctr->bytes_out);
 	if (down < 0) {
-		if (down == -1)
-			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
-		else
-			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
+		tcp_conn_reset_by(c, down == TCP_FAIL_DST);
 		return;
 	}
 	if (c->up.shut && c->down.shut) {
@@ -261,7 +263,7 @@ static void conn_connecting_event(struct tcp_conn *c, struct leg *leg, uint32_t 
 		/* The client's bytes (and FIN) wait in its socket until the backend is up;
 		 * only a reset or error ends the attempt early. */
 		if (ev & EPOLLERR)
-			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
+			tcp_conn_reset_by(c, true);
 		return;
 	}
 	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -292,10 +294,7 @@ static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 		socklen_t len = sizeof(err);
 		getsockopt(leg->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err) {
-			if (leg == &c->cli)
-				tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
-			else
-				tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
+			tcp_conn_reset_by(c, leg == &c->cli);
 			return;
 		}
 	}

@@ -55,6 +55,14 @@ struct tcp_conn {
  */
 void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_be);
 
+/* One side reset (or failed hard): count it and pass the reset on to the other
+ * side. client: whether the client's socket is the one that failed. */
+void tcp_conn_reset_by(struct tcp_conn *c, bool client);
+
+/* Pumps report a failed socket as TCP_FAIL_SRC or TCP_FAIL_DST of their direction. */
+#define TCP_FAIL_SRC (-1)
+#define TCP_FAIL_DST (-2)
+
 /* ---- tcp_fast.c ---- */
 
 /* Right after accept (and after a setsockopt that took the socket lock, so

@@ -117,14 +117,14 @@ static int way_caught_up(const struct fast_way *x)
 	return fastpath_caught_up(x->st, x->d->ubytes, q, x->qbase);
 }
 
-/* Write held bytes to dst. Return 1 on progress, 0 if blocked, -2 on a dst error. */
+/* Write held bytes to dst. Return 1 on progress, 0 if blocked, TCP_FAIL_DST on a dst error. */
 static int way_flush(const struct fast_way *x)
 {
 	struct fast_dir *d = x->d;
 	if (x->st && load(&x->st->redirected) != d->ok_redir) {
 		int r = way_caught_up(x);
 		if (r < 0)
-			return -2;
+			return TCP_FAIL_DST;
 		if (!r) {
 			d->wait = W_ORDER;
 			return 0;
@@ -146,7 +146,7 @@ static int way_flush(const struct fast_way *x)
 		} else if (n < 0 && errno == EAGAIN) {
 			x->dst->wr = false;
 		} else if (n < 0 && errno != EINTR) {
-			return -2;
+			return TCP_FAIL_DST;
 		}
 	}
 	if (d->off == d->len)
@@ -154,7 +154,7 @@ static int way_flush(const struct fast_way *x)
 	return progress;
 }
 
-/* Read the next passed bytes. Return 1 on progress, 0 if nothing, -1 on a src error. */
+/* Read the next passed bytes. Return 1 on progress, 0 if nothing, TCP_FAIL_SRC on a src error. */
 static int way_read(const struct fast_way *x)
 {
 	struct fast_dir *d = x->d;
@@ -188,7 +188,7 @@ static int way_read(const struct fast_way *x)
 		x->src->rd = false;
 		return 0;
 	}
-	return errno == EINTR ? 0 : -1;
+	return errno == EINTR ? 0 : TCP_FAIL_SRC;
 }
 
 /* After EOF: pass the FIN on once dst holds everything. */
@@ -196,7 +196,7 @@ static int way_finish(const struct fast_way *x)
 {
 	int r = way_caught_up(x);
 	if (r < 0)
-		return -2;
+		return TCP_FAIL_DST;
 	if (!r) {
 		x->d->wait = W_DRAIN;
 		return 0;
@@ -208,7 +208,7 @@ static int way_finish(const struct fast_way *x)
 }
 
 /* Move one direction until it blocks or the budget is spent. Return 1 when
- * the budget ran out, 0 when idle, -1 (src failed) or -2 (dst failed). */
+ * the budget ran out, 0 when idle, TCP_FAIL_SRC or TCP_FAIL_DST. */
 static int way_pump(struct tcp_conn *c, const struct fast_way *x)
 {
 	struct fast_dir *d = x->d;
@@ -261,18 +261,12 @@ void tcp_fast_pump(struct tcp_conn *c)
 	struct fast_way up = way_up(c), down = way_down(c);
 	int u = way_pump(c, &up);
 	if (u < 0) {
-		if (u == -1)
-			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
-		else
-			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
+		tcp_conn_reset_by(c, u == TCP_FAIL_SRC);
 		return;
 	}
 	int dn = way_pump(c, &down);
 	if (dn < 0) {
-		if (dn == -1)
-			tcp_conn_close(c, ERR_BACKEND_RESET, true, false);
-		else
-			tcp_conn_close(c, ERR_CLIENT_RESET, false, true);
+		tcp_conn_reset_by(c, dn == TCP_FAIL_DST);
 		return;
 	}
 	if (c->fast->up.shut && c->fast->down.shut) {

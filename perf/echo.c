@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define BUFSZ     16384
 #define MAXEV     256
 #define MAXTHR    64
@@ -39,25 +41,10 @@ static struct sockaddr_in g_addr;
 static volatile sig_atomic_t g_stop;
 static double g_deadline;
 
+/* Seconds on the monotonic clock, for the deadline. */
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *a)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	memset(a, 0, sizeof(*a));
-	a->sin_family = AF_INET;
-	a->sin_port = htons((unsigned short)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+	return (double)now_ns() / 1e9;
 }
 
 static int make_listener(void)

@@ -41,11 +41,12 @@
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+BENCH_TAG=bench-udp
+# shellcheck source=perf/lib.sh
+source perf/lib.sh
 T_START=$SECONDS
 START_ISO=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-say() { printf '[bench-udp] %s\n' "$*" >&2; }
-die() { printf '[bench-udp] ERROR: %s\n' "$*" >&2; exit 1; }
 
 QUICK=${BENCH_QUICK:-0}
 for arg in "$@"; do
@@ -70,7 +71,6 @@ KEEP=${BENCH_KEEP:-0}
 KFWD=${KFWD:-build/kfwd}
 read -r -a SYSTEMS <<<"${BENCH_UDP_SYSTEMS:-kfwd-xdp kfwd-userspace nginx}"
 
-isint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in ROUNDS SECS FLOWS BATCH GEN_THREADS SINK_THREADS WORKERS MAX_SECONDS; do
 	isint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
 done
@@ -132,24 +132,6 @@ RAW=$TMP/raw.jsonl
 NS_C=kfwdperf-$$-client NS_G=kfwdperf-$$-gw NS_B=kfwdperf-$$-backend
 NS_MADE=()
 
-stop_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-forget_pid() {
-	local p keep=()
-	for p in "${BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-	BG_PIDS=("${keep[@]}")
-}
 cleanup() {
 	local p ns
 	trap - EXIT INT TERM HUP
@@ -163,24 +145,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted: stopping everything started"; exit 130' INT TERM HUP
 
-BG_LAST=
-start_bg() { # LOG NS CMD...
-	local log=$1 ns=$2
-	shift 2
-	timeout -k 5 "$LIFETIME" ip netns exec "$ns" "$@" >"$log" 2>&1 </dev/null &
-	BG_LAST=$!
-	BG_PIDS+=("$BG_LAST")
-}
-run_client() { # SECS OUT ERR NS CMD...
-	local secs=$1 out=$2 err=$3 ns=$4 rc
-	shift 4
-	timeout -k 3 "$secs" ip netns exec "$ns" "$@" >"$out" 2>"$err" </dev/null &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return "$rc"
-}
+# The same, inside a namespace: start_bg_ns LOG NS CMD..., run_client_ns SECS OUT ERR NS CMD...
+start_bg_ns() { local log=$1 ns=$2; shift 2; start_bg "$log" ip netns exec "$ns" "$@"; }
+run_client_ns() { local secs=$1 out=$2 err=$3 ns=$4; shift 4; run_client "$secs" "$out" "$err" ip netns exec "$ns" "$@"; }
 udp_bound() { [[ -n $(ip netns exec "$1" ss -Hlun "sport = :$2" 2>/dev/null) ]]; }
 wait_udp() { # PID NS PORT: PORT bound in NS within 5 s while PID lives
 	local i
@@ -190,18 +157,6 @@ wait_udp() { # PID NS PORT: PORT bound in NS within 5 s while PID lives
 		sleep 0.1
 	done
 	return 1
-}
-oneline() { tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//' | cut -c1-300; }
-jstr() { "$PY" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
-cpu_busy() {
-	local _c u n s idle io irq sirq st _rest
-	read -r _c u n s idle io irq sirq st _rest </proc/stat
-	echo $((u + n + s + irq + sirq + st))
-}
-cpu_total() {
-	local _c u n s idle io irq sirq st _rest
-	read -r _c u n s idle io irq sirq st _rest </proc/stat
-	echo $((u + n + s + idle + io + irq + sirq + st))
 }
 
 # ---------------------------------------------------------------------------
@@ -246,7 +201,6 @@ make_topology() {
 # ---------------------------------------------------------------------------
 declare -A STATUS=() VERSION=()
 for s in "${SYSTEMS[@]}"; do STATUS[$s]=; done
-first_line() { "$@" 2>&1 | head -n1; }
 VERSION[gcc]=$(first_line gcc --version)
 KBIN=
 if [[ -x $KFWD ]] && cp "$KFWD" "$TMP/kfwd"; then
@@ -317,8 +271,8 @@ start_system() { # S; sets SYS_PID, or START_ERR and returns 1
 	START_ERR=
 	udp_bound "$NS_G" "$LPORT" && { START_ERR="port $LPORT already bound in gw"; return 1; }
 	case $s in
-	kfwd-*) start_bg "$log" "$NS_G" "$KBIN" run -c "$TMP/$s.conf" --log-level warn ;;
-	nginx) start_bg "$log" "$NS_G" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" ;;
+	kfwd-*) start_bg_ns "$log" "$NS_G" "$KBIN" run -c "$TMP/$s.conf" --log-level warn ;;
+	nginx) start_bg_ns "$log" "$NS_G" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" ;;
 	esac
 	SYS_PID=$BG_LAST
 	wait_udp "$SYS_PID" "$NS_G" "$LPORT" || rc=$?
@@ -361,7 +315,7 @@ except Exception:
 # test_udp R S SIZE: one fresh sink, warm-up + SECS of sending, one record.
 test_udp() {
 	local r=$1 s=$2 z=$3 sink gen=$TMP/gen.out gerr=$TMP/gen.err sout=$TMP/sink.out c0=(null null) c1=(null null)
-	start_bg "$sout" "$NS_B" "$UDPGEN" sink -l "$B_IP:$BPORT" -t "$SINK_THREADS" -i 1000 -T $((SECS + 60))
+	start_bg_ns "$sout" "$NS_B" "$UDPGEN" sink -l "$B_IP:$BPORT" -t "$SINK_THREADS" -i 1000 -T $((SECS + 60))
 	sink=$BG_LAST
 	if ! wait_udp "$sink" "$NS_B" "$BPORT"; then
 		record "$r" "$s" "$z" "" "sink did not start: $(oneline "$sout")"
@@ -369,7 +323,7 @@ test_udp() {
 		return
 	fi
 	[[ $s == kfwd-* ]] && read -r -a c0 <<<"$(kfwd_counts "$s")"
-	if ! run_client $((SECS + 60)) "$gen" "$gerr" "$NS_C" "$UDPGEN" send -c "$GC_IP:$LPORT" \
+	if ! run_client_ns $((SECS + 60)) "$gen" "$gerr" "$NS_C" "$UDPGEN" send -c "$GC_IP:$LPORT" \
 		-f "$FLOWS" -s "$z" -d "$SECS" -b "$BATCH" -t "$GEN_THREADS" -w 300; then
 		record "$r" "$s" "$z" "" "udpgen send: $(oneline "$gerr")"
 		stop_pid "$sink"; forget_pid "$sink"
@@ -461,8 +415,6 @@ done
 
 # ---------------------------------------------------------------------------
 # Report
-# ---------------------------------------------------------------------------
-kv() { local -n a=$1; local k; for k in "${!a[@]}"; do printf '%s=%s\n' "$k" "${a[$k]}"; done; }
 NOTES=
 [[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
 for s in "${!FAILS[@]}"; do NOTES+="$s failed to start in ${FAILS[$s]} of $ROUNDS round(s)"$'\n'; done

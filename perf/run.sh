@@ -41,11 +41,12 @@
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+BENCH_TAG=bench
+# shellcheck source=perf/lib.sh
+source perf/lib.sh
 T_START=$SECONDS
 START_ISO=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 QUICK=${BENCH_QUICK:-0}
 for arg in "$@"; do
@@ -75,7 +76,6 @@ KEEP=${BENCH_KEEP:-0}
 KFWD=${KFWD:-build/kfwd}
 read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-direct kfwd-fastpath kfwd-userspace haproxy nginx socat}"
 
-isint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in ROUNDS PING_N CONN_SECS CONN_WORKERS WORKERS PORT_BASE MAX_SECONDS; do
 	isint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
 done
@@ -140,25 +140,7 @@ CLIENT_PID=
 RAW=$TMP/raw.jsonl
 : >"$RAW"
 
-stop_pid() { # PID: TERM its process group, KILL after 5 s, reap
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
-forget_pid() {
-	local p keep=()
-	for p in "${BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-	BG_PIDS=("${keep[@]}")
-}
 
 cleanup() {
 	local p
@@ -175,27 +157,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted: stopping everything started"; exit 130' INT TERM HUP
 
-# start_bg LOG CMD...: start CMD in the background; sets BG_LAST to its pid.
-BG_LAST=
-start_bg() {
-	local log=$1
-	shift
-	timeout -k 5 "$LIFETIME" "$@" >"$log" 2>&1 </dev/null &
-	BG_LAST=$!
-	BG_PIDS+=("$BG_LAST")
-}
 
-# run_client SECONDS OUT ERR CMD...: run a client bounded in time, interruptible.
-run_client() {
-	local secs=$1 out=$2 err=$3 rc
-	shift 3
-	timeout -k 3 "$secs" "$@" >"$out" 2>"$err" </dev/null &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return "$rc"
-}
 
 port_listening() { [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
 
@@ -214,20 +176,7 @@ wait_ports() {
 	return 0
 }
 
-jstr() { "$PY" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
-oneline() { tr '\n' ' ' <"$1" | sed 's/  */ /g; s/^ //; s/ $//' | cut -c1-300; }
 
-# /proc/stat busy jiffies, all cores: user+nice+system+irq+softirq+steal.
-cpu_busy() {
-	local _c u n s idle io irq sirq st _rest
-	read -r _c u n s idle io irq sirq st _rest </proc/stat
-	echo $((u + n + s + irq + sirq + st))
-}
-cpu_total() {
-	local _c u n s idle io irq sirq st _rest
-	read -r _c u n s idle io irq sirq st _rest </proc/stat
-	echo $((u + n + s + idle + io + irq + sirq + st))
-}
 HZ=$(getconf CLK_TCK)
 # Descriptor budget of the peers: what this shell may open (HAProxy refuses to
 # start when its maxconn needs more than the hard limit).
@@ -253,8 +202,6 @@ for s in "${SYSTEMS[@]}"; do STATUS[$s]=; done
 
 # ---------------------------------------------------------------------------
 # Versions and machine
-# ---------------------------------------------------------------------------
-first_line() { "$@" 2>&1 | head -n1; }
 VERSION[iperf3]=$(first_line iperf3 --version)
 VERSION[gcc]=$(first_line gcc --version)
 # kfwd is copied once: a rebuild of build/kfwd during the run (other work in
@@ -624,8 +571,6 @@ forget_pid "$IPERF_PID"
 
 # ---------------------------------------------------------------------------
 # Report
-# ---------------------------------------------------------------------------
-kv() { local -n a=$1; local k; for k in "${!a[@]}"; do printf '%s=%s\n' "$k" "${a[$k]}"; done; }
 NOTES=
 [[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
 for s in "${!FAILS[@]}"; do NOTES+="$s failed to start in ${FAILS[$s]} of $ROUNDS round(s)"$'\n'; done

@@ -347,7 +347,6 @@ static int cmd_nic(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	(void)cmp_u64; /* common.h's, unused here */
 	if (argc < 2)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);

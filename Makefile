@@ -80,15 +80,15 @@ $(BUILD)/kfwd-asan: $(ASAN_OBJ) $(BUILD)/asan/main.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 	$(call msg,TEST-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $^ -lcriterion $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $(filter-out %.h,$^) -lcriterion $(LDLIBS)
 
-$(BUILD)/tests-asan/%: tests/unit/%.c $(ASAN_OBJ)
+$(BUILD)/tests-asan/%: tests/unit/%.c $(ASAN_OBJ) $(wildcard tests/unit/*.h)
 	$(call msg,TEST-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $^ -lcriterion $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $(filter-out %.h,$^) -lcriterion $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(call msg,CC,$@)

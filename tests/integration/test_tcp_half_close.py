@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Half-close in each direction: FIN is passed on, the other direction keeps flowing."""
+"""Half-close in each direction: FIN is passed on, the other direction keeps flowing.
+
+test_fast_half_close.py runs the same with fastpath = true."""
 import os
 import sys
 
@@ -7,10 +9,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kfwdtest import Topology, assert_exact, check, log, run, transfer  # noqa: E402
 
 
-def main():
+def main(fastpath=False):
     with Topology() as t:
+        extra = dict(fastpath=True) if fastpath else {}
         k = t.kfwd([dict(name="hc", bind="10.77.1.1:8080", proto="tcp",
-                         backends=["10.77.2.2:9000"])]).start()
+                         backends=["10.77.2.2:9000"], **extra)]).start()
+        if fastpath:
+            check(k.listener("hc")["path"] == "fastpath", "not on the fast path")
 
         log("client sends 1 MiB and shuts write; backend answers 8 MiB only after that EOF")
         crc, cc, src, sc = transfer(t, "10.77.1.1:8080", "10.77.2.2:9000",
@@ -48,7 +53,11 @@ def main():
 
         l = k.wait_stat("hc", lambda l: l["active"] == 0, 5, "active back to 0")
         check(l["total"] == 4 and not any(l["errors"].values()), "stats %s" % l)
+        if fastpath:
+            check(l["spliced"] == 4 and l["kernel_bytes_in"] > 0 and l["kernel_bytes_out"] > 0,
+                  "not spliced: %s" % l)
         k.finish()
 
 
-run(main)
+if __name__ == "__main__":
+    run(main)

@@ -1,5 +1,6 @@
 /* conf: the config schema, its defaults and every class of error with its line. */
 #include "conf.h"
+#include "conf_errs_text.h"
 #include "jsonw.h"
 
 #include <arpa/inet.h>
@@ -32,15 +33,9 @@ static void teardown(void)
 
 TestSuite(conf, .fini = teardown, .timeout = 30);
 
-/* All collected messages, one per line, for assertion output. */
 static const char *all_errs(void)
 {
-	static char s[8192];
-	size_t n = 0;
-	s[0] = 0;
-	for (size_t i = 0; i < E.n && n < sizeof(s); i++)
-		n += (size_t)snprintf(s + n, sizeof(s) - n, "\n  %s", E.msg[i]);
-	return E.n ? s : " (none)";
+	return conf_errs_text(&E);
 }
 
 static int load_as(const char *name, const char *text)

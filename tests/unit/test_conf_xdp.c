@@ -1,5 +1,6 @@
 /* conf: the keys of the XDP fast path and front door, their checks and messages. */
 #include "conf.h"
+#include "conf_errs_text.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -20,12 +21,7 @@ TestSuite(conf_xdp, .fini = teardown, .timeout = 30);
 
 static const char *all_errs(void)
 {
-	static char s[8192];
-	size_t n = 0;
-	s[0] = 0;
-	for (size_t i = 0; i < E.n && n < sizeof(s); i++)
-		n += (size_t)snprintf(s + n, sizeof(s) - n, "\n  %s", E.msg[i]);
-	return E.n ? s : " (none)";
+	return conf_errs_text(&E);
 }
 
 /* Load "global = { GLOBAL }; listeners = ( { LISTENER } );" */

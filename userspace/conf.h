@@ -12,7 +12,12 @@
 #include <stddef.h>
 
 enum conf_proto { PROTO_TCP, PROTO_UDP };
-enum conf_mode { MODE_FORWARD };
+enum conf_mode {
+	MODE_FORWARD, /* bytes to a backend (or, via the tunnel, to listener.target) */
+	MODE_HTTP,    /* HTTP/1.1 requests (via the tunnel: to upstreams.http) */
+	MODE_CONNECT  /* HTTP CONNECT proxy (via the tunnel: dialled by the peer) */
+};
+enum conf_via { VIA_DIRECT, VIA_TUNNEL };
 
 struct conf_addr {
 	char *text;      /* as written */
@@ -70,6 +75,11 @@ struct conf_listener {
 	struct conf_prefixlist deny_sources;
 	int new_flow_rate;       /* new flows per second and source; 0: no limit */
 	int new_flow_burst;      /* 0: new_flow_rate */
+	/* The QUIC tunnel (tunnel section): */
+	int via;                 /* enum conf_via */
+	char *target;            /* via tunnel, mode forward: "host:port" the peer dials */
+	bool forwarded;          /* mode http: add a Forwarded header (RFC 7239) */
+	int header_limit;        /* mode http/connect: request header block limit, bytes */
 };
 
 struct conf_global {
@@ -84,9 +94,54 @@ struct conf_global {
 	int shutdown_grace_ms;
 };
 
+enum conf_tunnel_role { TUNNEL_NONE, TUNNEL_CLIENT, TUNNEL_SERVER };
+enum conf_cc { CC_CUBIC, CC_RENO, CC_BBR };
+
+/* QUIC transport knobs of the tunnel (tunnel.transport). Sizes in bytes. */
+struct conf_transport {
+	int initial_rtt_ms;
+	int cc;                      /* enum conf_cc */
+	int max_idle_timeout_ms;
+	int keep_alive_ms;           /* 0: no keep-alive pings */
+	int connect_interval_ms;     /* client: pause between connection attempts */
+	int handshake_timeout_ms;
+	int initial_max_data;        /* connection window we grant at start */
+	int initial_max_stream_data; /* per-stream window we grant at start */
+	int max_window;              /* connection window autotuning cap */
+	int max_stream_window;       /* per-stream window autotuning cap */
+	int max_streams;             /* concurrent bidirectional streams the peer may open */
+	int udp_rcvbuf;
+	int udp_sndbuf;
+	bool gso;
+	bool gro;
+};
+
+/* The tunnel section; role TUNNEL_NONE when absent. */
+struct conf_tunnel {
+	int role;                    /* enum conf_tunnel_role */
+	int line;
+	char *peer;                  /* client: "host:port", resolved at each attempt */
+	struct conf_addr bind;       /* server: UDP address to listen on; client: unset */
+	char *peer_name;             /* name the peer's certificate must carry */
+	char *ca, *cert, *key;       /* tls.*, made absolute against the config's folder */
+	struct conf_transport transport;
+};
+
+/* The upstreams section (tunnel server): what the peer's requests may reach. */
+struct conf_upstreams {
+	int line;
+	struct conf_addr http;       /* mode http requests go here; text NULL: refused */
+	struct conf_strlist allow;   /* CONNECT / forward targets, ACL patterns (acl.h) */
+	int connect_timeout_ms;
+	int response_timeout_ms;     /* http: upstream response header timeout -> 504 */
+	int pool_idle;               /* http: idle keep-alive connections kept */
+};
+
 struct conf {
 	char *path;
 	struct conf_global global;
+	struct conf_tunnel tunnel;
+	struct conf_upstreams upstreams;
 	struct conf_listener **listeners;
 	size_t nlisteners;
 };

@@ -76,16 +76,19 @@ static int size_byte(struct http1_chunk_dec *d, unsigned char c)
 		}
 		if (d->digits == 0)
 			return fail(d, "invalid chunk size");
-		if (c == '\r')
+		if (c == '\r') {
 			d->state = ST_SIZE_LF;
-		else if (c == ';')
+			return 0;
+		}
+		if (c == ';')
 			d->state = ST_EXT;
 		else if (c == ' ' || c == '\t')
 			d->state = ST_EXT_BWS;
 		else
 			return fail(d, c == '\n' ? "bare LF in chunk size line"
 			                         : "invalid chunk size");
-		return 0;
+		/* the extension's length counts from here, the ';' or whitespace included */
+		return ++d->ext > d->max_ext ? fail(d, "chunk extension too long") : 0;
 	case ST_EXT_BWS:
 		if (c == ';')
 			d->state = ST_EXT;

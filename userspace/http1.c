@@ -455,10 +455,11 @@ static int parse(const char *buf, size_t len, const struct http1_limits *lim, en
 		max_headers = HTTP1_MAX_HEADERS;
 	if (m->err_status)
 		return -EPROTO; /* a rejected head stays rejected */
+	/* the caller's own mistake, not the peer's: 500 */
+	if (len < m->scan_ || len < m->head_len)
+		return fail(m, 500, "buffer shrank between calls");
 	if (m->head_len)
 		return fill(buf, k, req, m); /* called again after success: same answer */
-	if (len < m->scan_)
-		return fail(m, 500, "buffer shrank between calls");
 	int err = scan_head(buf, len, max_head, max_headers, k, m);
 	if (err)
 		return err;

@@ -10,6 +10,7 @@
  * - Every line ends in CRLF; a bare LF or a CR not followed by LF -> 400.
  * - Up to HTTP1_MAX_LEADING_CRLF empty lines before a request line are
  *   skipped (RFC 9112 §2.2); more -> 400. They count towards the head limit.
+ *   None are accepted before a status line.
  * - obs-fold (a field line starting with SP/HTAB), whitespace between a field
  *   name and its colon, non-token name characters, control characters other
  *   than HTAB in a value -> 400.
@@ -68,18 +69,16 @@ enum http1_framing {
 };
 
 /* http1_msg.flags */
-#define HTTP1_F_KEEP_ALIVE    0x0001u /* the connection may carry another message after this one */
+#define HTTP1_F_KEEP_ALIVE    0x0001u /* another message may follow on this connection */
 #define HTTP1_F_CONN_UPGRADE  0x0002u /* "upgrade" is listed in Connection */
-#define HTTP1_F_UPGRADE       0x0004u /* Connection: upgrade together with an Upgrade field */
+#define HTTP1_F_UPGRADE       0x0004u /* Connection: upgrade and an Upgrade field */
 #define HTTP1_F_WEBSOCKET     0x0008u /* HTTP1_F_UPGRADE and Upgrade lists "websocket" */
 #define HTTP1_F_EXPECT_100    0x0010u /* HTTP/1.1 request with Expect: 100-continue */
-#define HTTP1_F_INFORMATIONAL 0x0020u /* response status 1xx: another head follows (but see 101)   \
-	                               */
-#define HTTP1_F_CONTINUE 0x0040u      /* response status 100 */
-#define HTTP1_F_SWITCHING                                                                          \
-	0x0080u /* response status 101: bytes after the head are the new protocol */
-#define HTTP1_F_TE_TRAILERS 0x0100u /* request TE lists "trailers" */
-#define HTTP1_F_HAS_HOST    0x0200u /* a Host field was present */
+#define HTTP1_F_INFORMATIONAL 0x0020u /* status 1xx: the final response follows (not 101) */
+#define HTTP1_F_CONTINUE      0x0040u /* status 100 */
+#define HTTP1_F_SWITCHING     0x0080u /* status 101: bytes after the head are another protocol */
+#define HTTP1_F_TE_TRAILERS   0x0100u /* request TE lists "trailers" */
+#define HTTP1_F_HAS_HOST      0x0200u /* a Host field was present */
 
 /* Context for http1_parse_response: the request this response answers. */
 #define HTTP1_REQ_HEAD    0x1u /* the request was HEAD: the response has no body */
@@ -92,8 +91,10 @@ struct http1_limits {
 
 /*
  * A parsed request or response head. Zero it (or http1_msg_init) before the
- * first parse call and keep passing the same object while more bytes arrive.
- * Slices point into the buffer given to the call that returned 0.
+ * first parse call and keep passing the same object while more bytes arrive;
+ * init it again for the next message on the connection. The fields are only
+ * meaningful after a call returned 0; slices then point into the buffer given
+ * to that call (or to static strings such as "/").
  */
 struct http1_msg {
 	/* request line */
@@ -101,11 +102,10 @@ struct http1_msg {
 	enum http1_target_form form;
 	struct http1_str target; /* the request-target as received */
 	struct http1_str scheme; /* absolute-form only, as received (compare case-insensitively) */
-	struct http1_str
-	    authority;         /* absolute/authority-form: from the target, else the Host value */
-	struct http1_str host; /* authority's host without IPv6 brackets; empty if unknown */
-	unsigned port;         /* authority's port, 0 when absent */
-	struct http1_str path; /* origin/absolute-form: path and query ("/" if empty); "*" */
+	struct http1_str authority; /* from the target if it has one, else the Host value */
+	struct http1_str host;      /* authority's host without IPv6 brackets; empty if unknown */
+	unsigned port;              /* authority's port, 0 when absent */
+	struct http1_str path;      /* origin/absolute-form: path and query ("/" if empty); "*" */
 	/* status line */
 	unsigned status;
 	struct http1_str reason;
@@ -118,7 +118,7 @@ struct http1_msg {
 	unsigned flags;          /* HTTP1_F_* */
 	size_t head_len;         /* bytes of the head, final CRLF included */
 	/* error (the parse call returned -EPROTO) */
-	unsigned err_status;    /* 400, 417, 431, 501, 505 (request) or 502 (response) */
+	unsigned err_status; /* 400, 417, 431, 501, 505 (request), 502 (response), 500 (misuse) */
 	const char *err_reason; /* static text naming the cause, e.g. "bare LF" */
 	/* incremental scan state: private */
 	size_t scan_;

@@ -82,9 +82,10 @@ struct http_xlate_res {
  * request body is sent as HTTP/3 DATA without a content-length.
  * req: a head parsed by http1_parse_request (its buffer must stay alive while
  * out is used: values point into it). o: NULL for defaults.
- * Return 0 (free out with http_nvlist_free), -ENOMEM, or -EINVAL for a head
- * that cannot be translated (no authority at all, a non-WebSocket Upgrade
- * is simply dropped, not an error).
+ * Return 0 (free out with http_nvlist_free), -ENOMEM, or -EINVAL when the
+ * head names no authority at all (HTTP/1.0 without Host) or the
+ * forwarded_for family is neither AF_INET nor AF_INET6. An Upgrade other than
+ * WebSocket is dropped like any hop-by-hop field.
  */
 int http_xlate_req_1to3(const struct http1_msg *req, const struct http_xlate_opts *o,
                         struct http_nvlist *out);
@@ -150,8 +151,8 @@ int http_xlate_resp_3to1(const nghttp3_nv *nv, size_t n, const struct http_clien
  * request's authority, end-to-end fields only (hop_flags: HTTP_HOP_*), the
  * body framing unchanged (Content-Length or Transfer-Encoding: chunked, the
  * body bytes pass through as they are). res->framing repeats it.
- * Return 0, -EINVAL (authority-form or asterisk-form request, or no
- * authority) or -ENOMEM.
+ * Return 0, -EINVAL (an authority-form CONNECT request, which is tunnelled
+ * rather than rewritten, or no authority) or -ENOMEM.
  */
 int http_xlate_req_1to1(const struct http1_msg *req, unsigned hop_flags, struct buf *out,
                         struct http_xlate_res *res);

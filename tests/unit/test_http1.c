@@ -556,3 +556,18 @@ Test(http1, error_responses)
 	cr_expect_eq(http1_error_response(out, sizeof(out), 99, NULL, NULL, &n), -EINVAL);
 	cr_expect_str_eq(http1_reason(299), "");
 }
+
+Test(http1, called_again_and_misuse)
+{
+	const char *s = "GET /x HTTP/1.1\r\nHost: h\r\n\r\nGET /y HTTP/1.1\r\n";
+	http1_msg_init(&m);
+	cr_assert_eq(http1_parse_request(s, strlen(s), NULL, &m), 0);
+	size_t head = m.head_len;
+	/* again with more bytes after the head: the same head */
+	cr_assert_eq(http1_parse_request(s, strlen(s), NULL, &m), 0);
+	cr_expect_eq(m.head_len, head);
+	expect_str(m.path, "/x");
+	/* fewer bytes than already scanned is the caller's bug */
+	cr_expect_eq(http1_parse_request(s, 5, NULL, &m), -EPROTO);
+	cr_expect_eq(m.err_status, 500);
+}

@@ -119,7 +119,7 @@ Test(conf, defaults_applied)
 	cr_assert_str_eq(C->global.bpf_pin_path, "/sys/fs/bpf/kfwd");
 	cr_assert_eq(C->global.shutdown_grace_ms, 10000);
 	cr_assert_eq(C->global.fastpath_backlog, 4194304);
-	cr_assert_eq(C->global.fastpath_sndbuf, 0);
+	cr_assert_eq(C->global.fastpath_sndbuf, 4194304);
 
 	/* listener */
 	cr_assert_eq(C->nlisteners, 1);

@@ -81,14 +81,14 @@ const struct conf_key conf_listener_keys[] = {
 	{"buffer_size", K_INT, 0, L(buffer_size), 4096, 16777216, "131072", NULL,
 	 "Bytes kfwd holds per direction of a TCP connection (a pipe); a reader that stops "
 	 "stalls its writer instead of growing memory."},
-	{"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "false", NULL,
-	 "TCP, experimental: splice connections in the kernel (sockmap; needs root or "
-	 "CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the "
-	 "first bytes and every FIN/RST; the rest never reaches userspace. If the fast "
-	 "path cannot start, the listener runs on the userspace path and `kfwd stats` "
-	 "says why. Known limit: heavy traffic both ways at once on one connection can "
-	 "still grow kernel memory. Turning it on by reload works only if some listener "
-	 "had it at start."},
+	{"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "true", NULL,
+	 "TCP: splice connections in the kernel (sockmap; needs root or CAP_BPF + "
+	 "CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the first bytes "
+	 "and every FIN/RST; the rest never reaches userspace while readers keep up. If "
+	 "the fast path cannot start, kfwd logs why once and the listener runs on the "
+	 "userspace path (`kfwd stats` shows each listener's path). `false`: always the "
+	 "userspace relay. Turning it on by reload works only if some listener had it at "
+	 "start."},
 	{"sanitize", K_BOOL, 0, L(sanitize), 0, 0, "false", NULL,
 	 "UDP, needs `interfaces`: the XDP program classifies the first datagram of every "
 	 "new flow and drops it, before any socket sees it, unless its protocol is in "

@@ -144,7 +144,7 @@ Test(conf, defaults_applied)
 	cr_assert_eq(l->connect_timeout_ms, 5000);
 	cr_assert_eq(l->max_flows, 65536);
 	cr_assert_eq(l->buffer_size, 131072);
-	cr_assert_eq(l->fastpath, false, "the fast path is experimental: off by default");
+	cr_assert_eq(l->fastpath, true, "the fast path is on by default");
 }
 
 Test(conf, fastpath_keys)

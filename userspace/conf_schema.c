@@ -23,8 +23,9 @@ const struct conf_key conf_global_keys[] = {
 	 "Unix socket for `kfwd stats` and the other inspection commands."},
 	{"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
 	 "bpffs folder under which the instance pins its maps (in a subfolder named after "
-	 "the instance, removed at exit). Under `/sys/fs/bpf`, kfwd mounts bpffs there if "
-	 "nothing is mounted yet."},
+	 "the instance, removed at exit, as is this folder once empty). Under "
+	 "`/sys/fs/bpf`, kfwd mounts bpffs there if nothing is mounted yet, and unmounts "
+	 "it at exit if nothing else is pinned there."},
 	{"fastpath_backlog", K_INT, 0, G(fastpath_backlog), 0, 268435456, "4194304", NULL,
 	 "TCP fast path: most bytes the kernel redirects toward a socket that are not yet "
 	 "in its send queue (they wait in its psock queue, charged to no socket). The "

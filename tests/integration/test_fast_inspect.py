@@ -83,6 +83,8 @@ def live_flow(t, k, pin):
 
 def check_gone(k, pin):
     check(not os.path.exists(pin), "pin folder %s still there" % pin)
+    root = os.path.dirname(pin)
+    check(not os.path.exists(root), "empty pin root %s still there" % root)
     check(not os.path.exists(k.cgroup_path()), "cgroup %s still there" % k.cgroup_path())
 
 

@@ -11,13 +11,14 @@
 #include "splice_sock.h"
 
 /*
- * Above this many bytes redirected to the peer but not yet in the peer's
- * send queue, the verdict passes to kfwd instead of redirecting. Passed
- * bytes are charged to the receiving socket, whose window then closes: a
- * stalled reader stalls its writer instead of growing the peer's backlog
- * (which no socket buffer bounds). 0: no limit. Set by kfwd before load.
+ * At most this many bytes redirected to the peer and not yet in the peer's
+ * send queue, on top of the send-buffer rule of peer_has_room (which alone
+ * bounds kernel memory). 0: only that rule. Set by kfwd before load.
  */
 const volatile __u64 backlog_limit = KFWD_BACKLOG_DEFAULT;
+
+/* Bytes of the peer's send buffer kept free beyond the payload (skb heads). */
+#define ROOM_SLACK 4096
 
 /* Context fields are read once, into locals: clang may otherwise compute a
  * "ctx + offset" pointer the verifier refuses ("dereference of modified ctx ptr"). */
@@ -164,41 +165,42 @@ int kfwd_sockops(struct bpf_sock_ops *skops)
 }
 
 /*
- * Bytes the peer redirected to this socket that are not yet in its send
- * queue. A pass while there are some is queued behind them, charged to no
- * socket: it would not close the window, so the verdict redirects instead.
+ * Whether the peer can take this skb now. A redirected skb waits in the
+ * peer's psock queue (`ingress_skb`) until the peer's backlog worker moves it
+ * into the peer's send queue; while it waits it is charged to no socket, and
+ * so is every skb the peer's own verdict passes meanwhile (they queue behind
+ * it). So the verdict redirects only what fits in the peer's free send-buffer
+ * space, together with what it redirected before that is still waiting: the
+ * worker then empties the queue at once and nothing waits uncharged for long.
+ * Otherwise the skb is passed: charged to this socket, whose TCP window then
+ * closes, so a reader that stops stalls the writer (both ways at once too).
+ * The slack covers the skb heads tcp_sendmsg adds to sk_wmem_queued.
  */
-static __always_inline __s32 own_backlog(struct __sk_buff *skb, const struct kfwd_sock *st,
-					 const struct kfwd_sock *pst)
-{
-	struct bpf_sock *sk = skb->sk;
-	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
-
-	if (!tp)
-		return 0;
-	return (__s32)((__u32)(pst->redirected + pst->written) - (tp->write_seq - st->seq_base));
-}
-
-/* Whether the peer's backlog (redirected + written, less what reached its send
- * queue) is over the limit, so this skb should be passed instead. */
-static __always_inline bool peer_over_limit(struct __sk_buff *skb, struct kfwd_sock *st,
-					    __u64 peer)
+static __always_inline bool peer_has_room(struct kfwd_sock *st, __u64 peer, __u32 len)
 {
 	struct bpf_sock *psk = bpf_map_lookup_elem(&socks, &peer);
 	struct kfwd_sock *pst = sock_state(st->peer_slot);
 	struct tcp_sock *tp;
-	bool over = false;
-	__u32 backlog;
+	__s64 waiting, want, room;
+	bool ok = false;
 
 	if (!psk)
-		return false;
+		return true; /* gone: the redirect fails and the flow ends */
 	tp = bpf_skc_to_tcp_sock(psk);
 	if (tp && pst) {
-		backlog = (__u32)(st->redirected + st->written) - (tp->write_seq - pst->seq_base);
-		over = backlog > backlog_limit && own_backlog(skb, st, pst) <= 0;
+		/* Signed: once shut down, write_seq counts the FIN too. */
+		waiting = (__s32)((__u32)(st->redirected + st->written) -
+				  (tp->write_seq - pst->seq_base));
+		if (waiting < 0)
+			waiting = 0;
+		want = waiting + len;
+		room = (__s64)tp->inet_conn.icsk_inet.sk.sk_sndbuf -
+		       tp->inet_conn.icsk_inet.sk.sk_wmem_queued;
+		ok = want + (want >> 5) + ROOM_SLACK <= room &&
+		     (!backlog_limit || (__u64)want <= backlog_limit);
 	}
 	bpf_sk_release(psk);
-	return over;
+	return ok;
 }
 
 static __always_inline int pass(struct kfwd_sock *st, __u32 len)
@@ -231,7 +233,7 @@ int kfwd_verdict(struct __sk_buff *skb)
 	 * still holds must reach the peer before anything the kernel sends. */
 	if (!peer || READ_ONCE_U64(st->written) != st->passed)
 		return pass(st, len);
-	if (backlog_limit && peer_over_limit(skb, st, peer)) {
+	if (!peer_has_room(st, peer, len)) {
 		st->bp_segs++;
 		count(bp_pass);
 		return pass(st, len);

@@ -11,7 +11,7 @@
  * verdict of the SOCKHASH passes a socket's bytes to kfwd (counted in
  * `passed`) until kfwd has written all of them to the peer (`written`), and
  * from then on redirects them to the peer's socket (`redirected`) unless the
- * peer's backlog is over the limit.
+ * peer has no room (see peer_has_room in bpf/splice.bpf.c).
  */
 #ifndef KFWD_MAPS_H
 #define KFWD_MAPS_H
@@ -31,7 +31,7 @@
 #define KFWD_MAX_PORTS 1024 /* TCP listeners known to the sockops program */
 #endif
 
-/* Default of the verdict's peer-backlog limit (global fastpath_backlog). */
+/* Default cap on bytes redirected to a socket, not yet in its send queue (global fastpath_backlog). */
 #define KFWD_BACKLOG_DEFAULT (4u << 20)
 
 /* kfwd_sock.owner: who frees the slot. A socket's cookie is a counter far
@@ -63,7 +63,7 @@ struct kfwd_sock {
 	__u64 redirected; /* bytes redirected to the peer's socket */
 	__u64 pass_segs;  /* skbs passed */
 	__u64 redir_segs; /* skbs redirected */
-	__u64 bp_segs;    /* skbs passed because the peer's backlog was over the limit */
+	__u64 bp_segs;    /* skbs passed because the peer had no room for them */
 	__u64 redir_fail; /* redirects the kernel refused (bytes dropped: flow ends) */
 	__u64 flow_id;    /* key in `flows`; 0: none yet */
 	__u32 seq_base;   /* write_seq at establishment */
@@ -125,7 +125,7 @@ struct kfwd_counters {
 	__u64 insert_err;   /* sockhash insert refused (the flow stays in userspace) */
 	__u64 no_slot;      /* no free slot (the flow stays in userspace) */
 	__u64 released;     /* slots of sockets that closed before kfwd took them */
-	__u64 bp_pass;      /* skbs passed for the backlog limit */
+	__u64 bp_pass;      /* skbs passed because the peer had no room for them */
 	__u64 redir_fail;   /* bpf_sk_redirect_hash refused */
 };
 

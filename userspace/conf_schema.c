@@ -28,19 +28,22 @@ const struct conf_key conf_global_keys[] = {
      "Unix socket for `kfwd stats` and the other inspection commands."},
     {"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
      "bpffs folder under which the instance pins its maps (in a subfolder named after "
-     "the instance, removed at exit). Under `/sys/fs/bpf`, kfwd mounts bpffs there if "
-     "nothing is mounted yet."},
+     "the instance, removed at exit, as is this folder once empty). Under "
+     "`/sys/fs/bpf`, kfwd mounts bpffs there if nothing is mounted yet, and unmounts "
+     "it at exit if nothing else is pinned there."},
     {"fastpath_backlog", K_INT, 0, G(fastpath_backlog), 0, 268435456, "4194304", NULL,
-     "TCP fast path (experimental): bytes the kernel may hold for a socket whose reader "
-     "is slower than its writer before it hands the writer's bytes to kfwd instead, "
-     "which closes the writer's TCP window. 0: no limit (a stalled reader can then pin "
-     "unbounded kernel memory). Read at start only."},
-    {"fastpath_sndbuf", K_INT, 0, G(fastpath_sndbuf), 0, 268435456, "0", NULL,
-     "TCP fast path (experimental): send buffer of both sockets of a spliced connection "
-     "(SO_SNDBUFFORCE); 0 leaves the kernel's autotuning. The kernel's redirect worker "
-     "waits for a timer whenever the buffer is full: one flow on loopback here moved "
-     "6-7 Gbit/s with autotuning, 16-20 with 33554432, at the cost of up to that much "
-     "more kernel memory per direction whose reader stalls. Read at start only."},
+     "TCP fast path: most bytes the kernel redirects toward a socket that are not yet "
+     "in its send queue (they wait in its psock queue, charged to no socket). The "
+     "verdict also redirects only what fits in the socket's free send-buffer space; "
+     "beyond either bound it hands the bytes to kfwd instead, which charges them to "
+     "the sending side so its TCP window closes. 0: the send-buffer rule alone. Read "
+     "at start only."},
+    {"fastpath_sndbuf", K_INT, 0, G(fastpath_sndbuf), 0, 268435456, "4194304", NULL,
+     "TCP fast path: send buffer of both sockets of a spliced connection "
+     "(SO_SNDBUFFORCE; the kernel doubles it). The kernel redirects a socket's bytes "
+     "only into free send-buffer space, so a small buffer hands most bytes to kfwd's "
+     "relay; it is charged memory, used only while a reader is slower than its writer. "
+     "0 leaves the kernel's autotuning (which starts small). Read at start only."},
     {"interfaces", K_STRLIST, KF_IFNAME, G(interfaces), 0, 64, "(none: no XDP)", NULL,
      "Interfaces kfwd attaches its XDP program to (native mode where the driver has "
      "it, generic otherwise; the log says which): the UDP fast path and the front door "
@@ -88,14 +91,14 @@ const struct conf_key conf_listener_keys[] = {
     {"buffer_size", K_INT, 0, L(buffer_size), 4096, 16777216, "131072", NULL,
      "Bytes kfwd holds per direction of a TCP connection (a pipe); a reader that stops "
      "stalls its writer instead of growing memory."},
-    {"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "false", NULL,
-     "TCP, experimental: splice connections in the kernel (sockmap; needs root or "
-     "CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the "
-     "first bytes and every FIN/RST; the rest never reaches userspace. If the fast "
-     "path cannot start, the listener runs on the userspace path and `kfwd stats` "
-     "says why. Known limit: heavy traffic both ways at once on one connection can "
-     "still grow kernel memory. Turning it on by reload works only if some listener "
-     "had it at start."},
+    {"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "true", NULL,
+     "TCP: splice connections in the kernel (sockmap; needs root or CAP_BPF + "
+     "CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the first bytes "
+     "and every FIN/RST; the rest never reaches userspace while readers keep up. If "
+     "the fast path cannot start, kfwd logs why once and the listener runs on the "
+     "userspace path (`kfwd stats` shows each listener's path). `false`: always the "
+     "userspace relay. Turning it on by reload works only if some listener had it at "
+     "start."},
     {"sanitize", K_BOOL, 0, L(sanitize), 0, 0, "false", NULL,
      "UDP, needs `interfaces`: the XDP program classifies the first datagram of every "
      "new flow and drops it, before any socket sees it, unless its protocol is in "

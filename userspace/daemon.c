@@ -555,6 +555,8 @@ static void daemon_reload(struct daemon *d)
 			continue;
 		}
 		struct lsn *l = daemon_find(d, lc->name);
+		/* fastpath is on by default: warn only when this reload turns it on. */
+		bool was_wanted = l->lc->fastpath;
 		conf_listener_unref(l->lc);
 		l->lc = conf_listener_ref(lc);
 		bool was_fast = l->fast;
@@ -563,7 +565,7 @@ static void daemon_reload(struct daemon *d)
 		if (was_fast != l->fast)
 			log_info("listener %s: new connections now take the %s path", l->name,
 				 l->fast ? "fast" : "userspace");
-		else if (lc->fastpath && !d->fp)
+		else if (lc->fastpath && !was_wanted && !d->fp)
 			log_warn("listener %s: fastpath = true, but the fast path is off: %s",
 				 l->name, d->fp_detail);
 		for (int w = 0; w < d->nworkers; w++)
@@ -714,7 +716,7 @@ static void daemon_fastpath_start(struct daemon *d)
 	}
 	snprintf(d->fp_detail, sizeof(d->fp_detail), "cgroup %s, maps pinned in %s",
 		 fastpath_cgroup(d->fp), fastpath_pin_dir(d->fp));
-	log_info("fastpath: on (experimental): %s", d->fp_detail);
+	log_info("fastpath: on: %s", d->fp_detail);
 	d->fp_tick.fn = fp_tick_cb;
 	loop_timer_set(d->loop, &d->fp_tick, FP_TICK_MS);
 }

@@ -299,8 +299,10 @@ void fastpath_free(struct fastpath *fp)
 {
 	if (!fp)
 		return;
-	if (fp->pin_dir[0])
+	if (fp->pin_dir[0]) {
 		bpffs_dir_remove("fastpath", fp->pin_dir);
+		bpffs_release("fastpath", fp->pin_dir);
+	}
 	if (fp->verdict_attached)
 		bpf_prog_detach2(bpf_program__fd(fp->skel->progs.kfwd_verdict), fp->fd_socks,
 		                 BPF_SK_SKB_STREAM_VERDICT);

@@ -390,8 +390,10 @@ void xdp_ctl_free(struct xdp_ctl *x)
 		return;
 	if (x->prog)
 		detach_all(x);
-	if (x->pin_dir[0])
+	if (x->pin_dir[0]) {
 		bpffs_dir_remove("xdp", x->pin_dir);
+		bpffs_release("xdp", x->pin_dir);
+	}
 	xdp_program__close(x->prog);
 	xdp_fwd_bpf__destroy(x->skel);
 	free(x->ifs);

@@ -485,7 +485,7 @@ class Kfwd:
     """kfwd running in gw with its config, log and control socket in the test's temp dir."""
 
     def __init__(self, topo, listeners, name="kfwd", workers=2, grace_ms=2000, extra_args=(),
-                 glob=None):
+                 glob=None, wrap=()):
         self.topo = topo
         self.glob = dict(glob or {})  # more `global` keys
         self.name = name
@@ -498,6 +498,7 @@ class Kfwd:
         self.workers = workers
         self.grace_ms = grace_ms
         self.extra_args = list(extra_args)
+        self.wrap = list(wrap)  # argv before kfwd's own, in gw (e.g. sh -c '...; exec "$@"' sh)
         self.proc = None
         self.write_config(listeners)
         topo.kfwds.append(self)
@@ -517,7 +518,8 @@ class Kfwd:
         return text
 
     def start(self, timeout=15):
-        self.proc = Proc(self.topo, self.topo.gw.cmd([KFWD, "-c", self.conf] + self.extra_args),
+        self.proc = Proc(self.topo, self.topo.gw.cmd(self.wrap + [KFWD, "-c", self.conf] +
+                                                     self.extra_args),
                          self.name, dict(os.environ), errpath=self.logpath)
 
         def ready():

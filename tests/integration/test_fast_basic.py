@@ -31,7 +31,8 @@ def main():
             dict(name="fast6", bind="[fd77:1::1]:8080", proto="tcp",
                  backends=["[fd77:2::2]:9000"], fastpath=True),
             # Same port, another address, no fastpath: must not be spliced.
-            dict(name="slow", bind=OTHER_V4 + ":8080", proto="tcp", backends=["10.77.2.2:9000"]),
+            dict(name="slow", bind=OTHER_V4 + ":8080", proto="tcp", backends=["10.77.2.2:9000"],
+                 fastpath=False),
         ]).start()
         s = k.stats()
         check(s["fastpath"]["active"], "fast path not active: %s" % s["fastpath"])

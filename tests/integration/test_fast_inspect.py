@@ -3,8 +3,9 @@
 its endpoints and counts, `bpftool map dump pinned <pin>/flows` prints typed fields, the
 entry disappears when the flow closes; after a stop the pin folder and the cgroup are gone;
 what a SIGKILLed instance leaves is removed by the next start; and when the fast path
-cannot start (pins on a folder that is not bpffs) every listener runs on the userspace
-path and the stats say why."""
+cannot start (pins on a folder that is not bpffs) every listener, also one that leaves
+`fastpath` at its default, runs on the userspace path, and the stats and the log (once)
+say why."""
 import json
 import os
 import signal
@@ -82,6 +83,8 @@ def live_flow(t, k, pin):
 
 def check_gone(k, pin):
     check(not os.path.exists(pin), "pin folder %s still there" % pin)
+    root = os.path.dirname(pin)
+    check(not os.path.exists(root), "empty pin root %s still there" % root)
     check(not os.path.exists(k.cgroup_path()), "cgroup %s still there" % k.cgroup_path())
 
 
@@ -124,7 +127,9 @@ def main():
         log("pins on a folder that is not bpffs: the fast path is off, traffic still flows")
         plain = os.path.join(t.tmpdir, "not-bpffs")
         os.makedirs(plain)
-        k3 = t.kfwd([LISTENER], name="k3", glob={"bpf_pin_path": plain}).start()
+        # The listener leaves fastpath at its default (true).
+        default = {x: v for x, v in LISTENER.items() if x != "fastpath"}
+        k3 = t.kfwd([default], name="k3", glob={"bpf_pin_path": plain}).start()
         s = k3.stats()
         log("fastpath: %s" % s["fastpath"])
         check(not s["fastpath"]["active"] and "pin" in s["fastpath"]["detail"], "%s" % s)

@@ -27,12 +27,13 @@ def closed_clients(t, connect, conns, timeout=15):
 def main():
     with Topology() as t:
         k = t.kfwd([
-            dict(name="refused", bind="10.77.1.1:8080", proto="tcp", backends=["10.77.2.2:9999"]),
-            dict(name="hole", bind="10.77.1.1:8081", proto="tcp",
+            dict(name="refused", bind="10.77.1.1:8080", proto="tcp", fastpath=False,
+                 backends=["10.77.2.2:9999"]),
+            dict(name="hole", bind="10.77.1.1:8081", proto="tcp", fastpath=False,
                  backends=[BLACKHOLE_V4 + ":9000"], connect_timeout_ms=1000),
-            dict(name="hole6", bind="[fd77:1::1]:8081", proto="tcp",
+            dict(name="hole6", bind="[fd77:1::1]:8081", proto="tcp", fastpath=False,
                  backends=["[%s]:9000" % BLACKHOLE_V6], connect_timeout_ms=1000),
-            dict(name="second", bind="10.77.1.1:8082", proto="tcp",
+            dict(name="second", bind="10.77.1.1:8082", proto="tcp", fastpath=False,
                  backends=["10.77.2.2:9999", "10.77.2.2:9000"]),
         ]).start()
 

@@ -23,8 +23,10 @@ def tx_at(progress, t_ms):
 def main():
     with Topology() as t:
         k = t.kfwd([
-            dict(name="up", bind="10.77.1.1:8080", proto="tcp", backends=["10.77.2.2:9000"]),
-            dict(name="down", bind="10.77.1.1:8081", proto="tcp", backends=["10.77.2.2:9001"]),
+            dict(name="up", bind="10.77.1.1:8080", proto="tcp", fastpath=False,
+                 backends=["10.77.2.2:9000"]),
+            dict(name="down", bind="10.77.1.1:8081", proto="tcp", fastpath=False,
+                 backends=["10.77.2.2:9001"]),
         ]).start()
         rss0 = k.rss_kib()
         common = ["--conns", 1, "--progress", 200, "--timeout", 90000]

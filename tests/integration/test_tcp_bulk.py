@@ -11,7 +11,8 @@ SIZE = 256 << 20
 
 def main():
     with Topology() as t:
-        k = t.kfwd([dict(name="web", bind="10.77.1.1:8080", proto="tcp", mode="forward",
+        k = t.kfwd([dict(name="web", bind="10.77.1.1:8080", proto="tcp", fastpath=False,
+                         mode="forward",
                          backends=["10.77.2.2:9000"])]).start()
         crc, cc, src, sc = transfer(t, "10.77.1.1:8080", "10.77.2.2:9000",
                                     client=["--send", SIZE, "--seed", 1],

@@ -13,9 +13,10 @@ def main():
         k = t.kfwd([
             # The first backend swallows SYNs: the real one is reached only after
             # connect_timeout_ms, long after the client has sent everything.
-            dict(name="slow", bind="10.77.1.1:8080", proto="tcp",
+            dict(name="slow", bind="10.77.1.1:8080", proto="tcp", fastpath=False,
                  backends=[BLACKHOLE_V4 + ":9000", "10.77.2.2:9000"], connect_timeout_ms=1000),
-            dict(name="fast", bind="10.77.1.1:8081", proto="tcp", backends=["10.77.2.2:9001"]),
+            dict(name="fast", bind="10.77.1.1:8081", proto="tcp", fastpath=False,
+                 backends=["10.77.2.2:9001"]),
         ]).start()
 
         log("client sends 64 KiB and FIN at once; backend connect happens ~1 s later")

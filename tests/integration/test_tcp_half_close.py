@@ -11,7 +11,7 @@ from kfwdtest import Topology, assert_exact, check, log, run, transfer  # noqa: 
 
 def main(fastpath=False):
     with Topology() as t:
-        extra = dict(fastpath=True) if fastpath else {}
+        extra = dict(fastpath=fastpath)
         k = t.kfwd([dict(name="hc", bind="10.77.1.1:8080", proto="tcp",
                          backends=["10.77.2.2:9000"], **extra)]).start()
         if fastpath:

@@ -12,9 +12,11 @@ from kfwdtest import Topology, check, log, run  # noqa: E402
 def main():
     with Topology() as t:
         k = t.kfwd([
-            dict(name="lim", bind="10.77.1.1:8080", proto="tcp", backends=["10.77.2.2:9000"],
+            dict(name="lim", bind="10.77.1.1:8080", proto="tcp", fastpath=False,
+                 backends=["10.77.2.2:9000"],
                  max_flows=2),
-            dict(name="idle", bind="10.77.1.1:8081", proto="tcp", backends=["10.77.2.2:9001"],
+            dict(name="idle", bind="10.77.1.1:8081", proto="tcp", fastpath=False,
+                 backends=["10.77.2.2:9001"],
                  idle_timeout_ms=1000),
         ]).start()
 

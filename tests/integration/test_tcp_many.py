@@ -11,7 +11,7 @@ N = 1000
 
 def main():
     with Topology() as t:
-        k = t.kfwd([dict(name="many", bind="10.77.1.1:8080", proto="tcp",
+        k = t.kfwd([dict(name="many", bind="10.77.1.1:8080", proto="tcp", fastpath=False,
                          backends=["10.77.2.2:9000"])]).start()
         rss0 = k.rss_kib()
         # Every connection has its own stream (seed + index) on each side, so a

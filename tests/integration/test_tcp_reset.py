@@ -21,7 +21,7 @@ def expect_reset(conns, who):
 
 def main(fastpath=False):
     with Topology() as t:
-        extra = dict(fastpath=True) if fastpath else {}
+        extra = dict(fastpath=fastpath)
         k = t.kfwd([dict(name="rst", bind="10.77.1.1:8080", proto="tcp",
                          backends=["10.77.2.2:9000"], **extra)]).start()
         if fastpath:

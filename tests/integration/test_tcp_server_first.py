@@ -9,7 +9,7 @@ from kfwdtest import Topology, assert_exact, check, log, run, transfer  # noqa: 
 
 def main():
     with Topology() as t:
-        k = t.kfwd([dict(name="banner", bind="10.77.1.1:2222", proto="tcp",
+        k = t.kfwd([dict(name="banner", bind="10.77.1.1:2222", proto="tcp", fastpath=False,
                          backends=["10.77.2.2:22"])]).start()
 
         log("client only reads: 128 KiB banner, then the backend's EOF")

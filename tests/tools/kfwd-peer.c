@@ -9,7 +9,9 @@
  * connection goes to stdout.
  *
  *   kfwd-peer server   --listen ADDR [--conns N] [CONN OPTIONS]
- *   kfwd-peer client   --connect ADDR [--conns N] [CONN OPTIONS]
+ *   kfwd-peer client   --connect ADDR [--conns N] [--parallel P] [CONN OPTIONS]
+ *                      (--parallel: at most P connections open at once, a new
+ *                      one as soon as one ends; default: all N at once)
  *   kfwd-peer udp-echo --listen ADDR [--timeout MS]
  *   kfwd-peer gen --seed S --bytes N      the stream on stdout (self-test)
  *   kfwd-peer sha256                      hash of stdin (self-test)
@@ -26,6 +28,10 @@
  *   --pause-read MS   read nothing for MS after the connection is up
  *   --rate BPS        send at most BPS bytes per second
  *   --no-shutdown     do not shutdown(SHUT_WR) after sending; end at EOF
+ *   --echo            send back every byte received (instead of --send); a
+ *                     chunk is read only once the previous one is sent, so a
+ *                     stalled reader stalls the echo's writer; shutdown after
+ *                     EOF and everything echoed
  *   --reset-after-rx N / --reset-after-tx N
  *                     close with RST (SO_LINGER 0) once N bytes were
  *                     received / sent (-1: never, the default)
@@ -123,7 +129,8 @@ enum order { ORD_BOTH, ORD_SEND_FIRST, ORD_RECV_FIRST };
 
 struct opts {
 	const char *addr;
-	long conns; /* client: connections to open; server: to serve (0: forever) */
+	long conns;    /* client: connections to open; server: to serve (0: forever) */
+	long parallel; /* client: most connections open at once (0: all) */
 	uint64_t send;
 	uint64_t seed;
 	enum order order;
@@ -131,6 +138,7 @@ struct opts {
 	long pause_read_ms;
 	uint64_t rate; /* bytes/s, 0: unlimited */
 	bool no_shutdown;
+	bool echo;
 	int64_t reset_after_rx, reset_after_tx;
 	size_t bufsize;
 	long progress_ms;
@@ -245,6 +253,10 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->no_shutdown = true;
 			continue;
 		}
+		if (!strcmp(k, "--echo")) {
+			o->echo = true;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage();
 		const char *v = argv[++i];
@@ -272,6 +284,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			usage();
 		else if (!strcmp(k, "--conns"))
 			o->conns = (long)n;
+		else if (!strcmp(k, "--parallel"))
+			o->parallel = (long)n;
 		else if (!strcmp(k, "--send") || !strcmp(k, "--bytes"))
 			o->send = n;
 		else if (!strcmp(k, "--seed"))
@@ -348,14 +362,24 @@ struct peer {
 	uint64_t tx_all, rx_all;
 };
 
+static bool echo_mode; /* --echo: what is sent is what was received */
+
 static bool tx_finished(const struct conn *c)
 {
+	if (echo_mode && !c->rx_eof)
+		return false;
 	return c->tx_done == c->tx_total;
+}
+
+/* Echo: a chunk read and not yet sent back holds further reads. */
+static bool echo_pending(const struct conn *c)
+{
+	return echo_mode && c->txoff < c->txlen;
 }
 
 static bool may_read(const struct peer *p, const struct conn *c, uint64_t now)
 {
-	if (c->rx_eof || c->connecting)
+	if (c->rx_eof || c->connecting || echo_pending(c))
 		return false;
 	if (p->o.pause_read_ms && now < c->t_up + (uint64_t)p->o.pause_read_ms)
 		return false;
@@ -375,6 +399,8 @@ static uint64_t rate_allowance(const struct peer *p, const struct conn *c, uint6
 static bool may_send(const struct peer *p, const struct conn *c, uint64_t now)
 {
 	if (tx_finished(c) || c->connecting)
+		return false;
+	if (echo_mode && !echo_pending(c))
 		return false;
 	if (p->o.order == ORD_RECV_FIRST && !c->rx_eof)
 		return false;
@@ -533,7 +559,19 @@ static void conn_read(struct peer *p, struct conn *c)
 		size_t want = p->o.bufsize;
 		if (p->o.reset_after_rx > 0 && (uint64_t)p->o.reset_after_rx - c->rx_done < want)
 			want = (size_t)((uint64_t)p->o.reset_after_rx - c->rx_done);
+		if (echo_pending(c))
+			return;
 		ssize_t n = recv(c->fd, p->rxbuf, want, MSG_DONTWAIT);
+		if (n > 0 && echo_mode) {
+			if (!c->txbuf && !(c->txbuf = malloc(p->o.bufsize))) {
+				fprintf(stderr, "kfwd-peer: out of memory\n");
+				exit(2);
+			}
+			memcpy(c->txbuf, p->rxbuf, (size_t)n);
+			c->txoff = 0;
+			c->txlen = (size_t)n;
+			c->tx_total += (uint64_t)n;
+		}
 		if (n > 0) {
 			sha256_update(&c->rxsha, p->rxbuf, (size_t)n);
 			c->rx_done += (uint64_t)n;
@@ -563,6 +601,8 @@ static void conn_write(struct peer *p, struct conn *c, uint64_t now)
 	size_t budget = 8u << 20;
 	while (budget && !c->done && !tx_finished(c)) {
 		if (c->txoff == c->txlen) {
+			if (echo_mode)
+				return; /* nothing received that is not sent back yet */
 			uint64_t left = c->tx_total - c->tx_done;
 			size_t n = left < p->o.bufsize ? (size_t)left : p->o.bufsize;
 			if (!c->txbuf && !(c->txbuf = malloc(n))) {
@@ -704,9 +744,17 @@ static void server_accept(struct peer *p)
 	}
 }
 
+/* Connections a client opens in all. */
+static long client_target(const struct peer *p)
+{
+	return p->o.conns < 0 ? 1 : p->o.conns;
+}
+
 static bool all_done(const struct peer *p)
 {
 	if (p->server && (p->o.conns <= 0 || p->opened < p->o.conns))
+		return false;
+	if (!p->server && p->opened < client_target(p))
 		return false;
 	return p->finished == p->opened;
 }
@@ -754,10 +802,6 @@ static int run_tcp(struct peer *p)
 		epoll_ctl(p->ep, EPOLL_CTL_ADD, p->lfd, &ev);
 		printf("{\"listening\":\"%s\"}\n", p->o.addr);
 		fflush(stdout);
-	} else {
-		long n = p->o.conns < 0 ? 1 : p->o.conns;
-		for (long i = 0; i < n; i++)
-			open_client_conn(p, &ss, len);
 	}
 	struct epoll_event evs[256];
 	bool timed_out = false;
@@ -768,6 +812,10 @@ static int run_tcp(struct peer *p)
 			timed_out = true;
 			break;
 		}
+		/* Client: keep --parallel connections open until all were opened. */
+		while (!p->server && p->opened < client_target(p) &&
+		       (!p->o.parallel || p->opened - p->finished < p->o.parallel))
+			open_client_conn(p, &ss, len);
 		if (now >= p->next_progress) {
 			printf("{\"progress\":true,\"t_ms\":%llu,\"tx\":%llu,\"rx\":%llu,\"open\":%"
 			       "ld}\n",
@@ -912,6 +960,7 @@ int main(int argc, char **argv)
 	sha256_pick();
 	struct peer p = {0};
 	parse_opts(argc - 2, argv + 2, &p.o);
+	echo_mode = p.o.echo;
 	const char *mode = argv[1];
 	if (!strcmp(mode, "server")) {
 		p.server = true;

@@ -119,7 +119,7 @@ Test(conf, defaults_applied)
 	cr_assert_str_eq(C->global.bpf_pin_path, "/sys/fs/bpf/kfwd");
 	cr_assert_eq(C->global.shutdown_grace_ms, 10000);
 	cr_assert_eq(C->global.fastpath_backlog, 4194304);
-	cr_assert_eq(C->global.fastpath_sndbuf, 0);
+	cr_assert_eq(C->global.fastpath_sndbuf, 4194304);
 
 	/* listener */
 	cr_assert_eq(C->nlisteners, 1);
@@ -144,7 +144,7 @@ Test(conf, defaults_applied)
 	cr_assert_eq(l->connect_timeout_ms, 5000);
 	cr_assert_eq(l->max_flows, 65536);
 	cr_assert_eq(l->buffer_size, 131072);
-	cr_assert_eq(l->fastpath, false, "the fast path is experimental: off by default");
+	cr_assert_eq(l->fastpath, true, "the fast path is on by default");
 }
 
 Test(conf, fastpath_keys)

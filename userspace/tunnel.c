@@ -83,8 +83,12 @@ static int update_key_cb(ngtcp2_conn *conn, uint8_t *rx_secret, uint8_t *tx_secr
                          const uint8_t *cur_tx, size_t secretlen, void *ud)
 {
 	struct tconn *c = ud;
-	c->t->st.key_updates++;
-	log_info("tunnel: key update with %s", c->t->peer);
+	/* ngtcp2 derives the next keys once right after the handshake; every
+	 * later call is a key update (ours or the peer's). */
+	if (c->key_gens++ > 0) {
+		c->t->st.key_updates++;
+		log_info("tunnel: key update with %s", c->t->peer);
+	}
 	return ngtcp2_crypto_update_key_cb(conn, rx_secret, tx_secret, rx_aead_ctx, rx_iv,
 	                                   tx_aead_ctx, tx_iv, cur_rx, cur_tx, secretlen, ud);
 }
@@ -105,6 +109,7 @@ static int handshake_done_cb(ngtcp2_conn *conn, void *ud)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	}
 	c->state = TC_UP;
+	c->was_up = true;
 	t->st.connects++;
 	char a[ADDR_STRLEN];
 	addr_format(&c->remote, a);
@@ -350,7 +355,7 @@ static void tconn_close_now(struct tconn *c, bool send_close)
 				send(t->udp.fd, t->txbuf, (size_t)n, 0);
 		}
 	}
-	bool was_up = c->state == TC_UP;
+	bool was_up = c->was_up;
 	const char *why = c->tls_why[0] ? c->tls_why : c->why[0] ? c->why : "closed";
 	char a[ADDR_STRLEN];
 	if (was_up || !t->draining)
@@ -679,6 +684,7 @@ static int open_listeners(struct tunnel *t)
 		if (!tunnel_owns(lc))
 			continue;
 		char a[ADDR_STRLEN];
+		addr_format(&lc->bind.a, a);
 		if (t->server || lc->proto != PROTO_TCP || lc->mode == MODE_HTTP) {
 			log_err(
 			    "listener %s: via = \"tunnel\" needs the tunnel client role, tcp, and "

@@ -45,6 +45,8 @@ struct tconn {
 	uint64_t close_deadline; /* closing/draining period end, loop ms */
 	int ecn;                 /* the TOS byte last set on the socket */
 	ngtcp2_cid odcid;        /* server: the client's first DCID (its Initials use it) */
+	bool was_up;             /* the handshake completed and the peer was verified */
+	unsigned key_gens;       /* update_key calls (the first is not a key update) */
 	bool dirty;              /* packets arrived: write after the batch */
 	bool close_queued;       /* tconn_fail deferred the teardown */
 	bool freed_streams;

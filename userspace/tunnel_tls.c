@@ -129,15 +129,19 @@ int ttls_session_new(struct tconn *c)
 	c->ref.get_conn = NULL; /* set by tunnel.c */
 	c->ref.user_data = c;
 	wolfSSL_set_app_data(ssl, &c->ref);
+	/* Both roles list h3 only: the server's select callback alone is not
+	 * consulted by wolfSSL unless the session has an ALPN list of its own. */
+	char alpn[] = "h3";
+	if (wolfSSL_UseALPN(ssl, alpn, 2, WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
+		wolfSSL_free(ssl);
+		return -ENOMEM;
+	}
 	if (t->server) {
 		wolfSSL_set_accept_state(ssl);
 	} else {
 		wolfSSL_set_connect_state(ssl);
-		char alpn[] = "h3";
 		const char *name = t->tc->peer_name;
-		if (wolfSSL_UseALPN(ssl, alpn, 2, WOLFSSL_ALPN_FAILED_ON_MISMATCH) !=
-		        WOLFSSL_SUCCESS ||
-		    wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
+		if (wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
 		                   (unsigned short)strlen(name)) != WOLFSSL_SUCCESS) {
 			wolfSSL_free(ssl);
 			return -ENOMEM;
@@ -174,10 +178,10 @@ int ttls_check_peer(struct tconn *c, char *why, size_t whylen)
 	wolfSSL_X509_free(x);
 	if (rc)
 		return rc;
-	const unsigned char *alpn = NULL;
-	unsigned alen = 0;
-	wolfSSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-	if (alen != 2 || memcmp(alpn, "h3", 2)) {
+	char *alpn = NULL;
+	unsigned short alen = 0;
+	if (wolfSSL_ALPN_GetProtocol(c->ssl, &alpn, &alen) != WOLFSSL_SUCCESS || alen != 2 ||
+	    memcmp(alpn, "h3", 2)) {
 		snprintf(why, whylen, "peer did not agree on ALPN h3");
 		return -EPROTO;
 	}

@@ -24,7 +24,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD) $(QUIC_CFLAGS) -DKFWD_VERSION='"$(VERSION)"'
-LDLIBS   := $(QUIC_LIBS) -lsystemd -lconfig -lxdp -lbpf -lelf -lz -lpthread
+LDLIBS   := $(QUIC_LIBS) -lcares -lsystemd -lconfig -lxdp -lbpf -lelf -lz -lpthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BPF_SRC  := $(wildcard bpf/*.bpf.c)

@@ -120,6 +120,7 @@ struct conf_transport {
 struct conf_tunnel {
 	int role;                    /* enum conf_tunnel_role */
 	int line;
+	bool invalid;                /* load only: its own keys had errors */
 	char *peer;                  /* client: "host:port", resolved at each attempt */
 	struct conf_addr bind;       /* server: UDP address to listen on; client: unset */
 	char *peer_name;             /* name the peer's certificate must carry */
@@ -166,6 +167,13 @@ void conf_errs_free(struct conf_errs *e);
 /* Listener configs are shared by the workers and outlive a reload while flows use them. */
 struct conf_listener *conf_listener_ref(struct conf_listener *l);
 void conf_listener_unref(struct conf_listener *l);
+
+/*
+ * Whether a and b have the same tunnel section (both none, or every key equal,
+ * tls and transport included). The daemon cannot change a running tunnel, so
+ * a reload with a different one is rejected.
+ */
+bool conf_tunnel_same(const struct conf *a, const struct conf *b);
 
 /* Whether a and b need the same listening socket (same proto and bind address). */
 bool conf_listener_same_socket(const struct conf_listener *a, const struct conf_listener *b);

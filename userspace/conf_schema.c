@@ -5,124 +5,259 @@
 #include <string.h>
 
 static const char *const proto_names[] = {"tcp", "udp", NULL};
-static const char *const mode_names[] = {"forward", NULL};
+static const char *const mode_names[] = {"forward", "http", "connect", NULL};
+static const char *const via_names[] = {"direct", "tunnel", NULL};
+/* Stored as 1 + index (TUNNEL_CLIENT, TUNNEL_SERVER): 0 is "no tunnel section". */
+static const char *const role_names[] = {"client", "server", NULL};
+/* The order of enum conf_cc. */
+static const char *const cc_names[] = {"cubic", "reno", "bbr", NULL};
 /* Bit i is (1 << i): the order of CONF_ACCEPT_*. */
 static const char *const accept_names[] = {"quic", "wireguard", "other", NULL};
 
 #define G(f) offsetof(struct conf_global, f)
 const struct conf_key conf_global_keys[] = {
-	{"workers", K_INT, 0, G(workers), 0, 256, "0", NULL,
-	 "Worker threads, each with its own event loop and its own SO_REUSEPORT listening "
-	 "sockets. 0 means one per online CPU."},
-	{"instance", K_STR, KF_DERIVED | KF_NAME, G(instance), 1, 64,
-	 "config file name without its extension", NULL,
-	 "Name of this instance; keeps the control socket and pinned BPF objects of two "
-	 "instances apart."},
-	{"control_socket", K_STR, KF_DERIVED | KF_PATH, G(control_socket), 1, 107,
-	 "`/run/kfwd/<instance>.sock`", NULL,
-	 "Unix socket for `kfwd stats` and the other inspection commands."},
-	{"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
-	 "bpffs folder under which the instance pins its maps (in a subfolder named after "
-	 "the instance, removed at exit). Under `/sys/fs/bpf`, kfwd mounts bpffs there if "
-	 "nothing is mounted yet."},
-	{"fastpath_backlog", K_INT, 0, G(fastpath_backlog), 0, 268435456, "4194304", NULL,
-	 "TCP fast path (experimental): bytes the kernel may hold for a socket whose reader "
-	 "is slower than its writer before it hands the writer's bytes to kfwd instead, "
-	 "which closes the writer's TCP window. 0: no limit (a stalled reader can then pin "
-	 "unbounded kernel memory). Read at start only."},
-	{"fastpath_sndbuf", K_INT, 0, G(fastpath_sndbuf), 0, 268435456, "0", NULL,
-	 "TCP fast path (experimental): send buffer of both sockets of a spliced connection "
-	 "(SO_SNDBUFFORCE); 0 leaves the kernel's autotuning. The kernel's redirect worker "
-	 "waits for a timer whenever the buffer is full: one flow on loopback here moved "
-	 "6-7 Gbit/s with autotuning, 16-20 with 33554432, at the cost of up to that much "
-	 "more kernel memory per direction whose reader stalls. Read at start only."},
-	{"interfaces", K_STRLIST, KF_IFNAME, G(interfaces), 0, 64, "(none: no XDP)", NULL,
-	 "Interfaces kfwd attaches its XDP program to (native mode where the driver has "
-	 "it, generic otherwise; the log says which): the UDP fast path and the front door "
-	 "(`sanitize`, `allow_sources`, `deny_sources`, `new_flow_rate`). List every "
-	 "interface that clients' and backends' packets arrive on. Forwarding in XDP needs "
-	 "IP forwarding enabled on them (sysctl `net.ipv4.conf.IF.forwarding`, "
-	 "`net.ipv6.conf.IF.forwarding`); without it flows stay on the userspace path and "
-	 "`kfwd stats` counts `fib_forwarding_off`. Read at start only."},
-	{"xdp_forward", K_BOOL, 0, G(xdp_forward), 0, 0, "true", NULL,
-	 "With `interfaces`: after the first datagram of a UDP flow, kfwd installs the flow "
-	 "in the XDP program, which rewrites and forwards every later datagram of it "
-	 "(both ways) without kfwd's sockets. false: XDP is a front door only. Read at "
-	 "start only."},
-	{"shutdown_grace_ms", K_INT, 0, G(shutdown_grace_ms), 0, 3600000, "10000", NULL,
-	 "On SIGTERM/SIGINT, how long live flows may drain after listeners close before "
-	 "they are cut."},
+    {"workers", K_INT, 0, G(workers), 0, 256, "0", NULL,
+     "Worker threads, each with its own event loop and its own SO_REUSEPORT listening "
+     "sockets. 0 means one per online CPU."},
+    {"instance", K_STR, KF_DERIVED | KF_NAME, G(instance), 1, 64,
+     "config file name without its extension", NULL,
+     "Name of this instance; keeps the control socket and pinned BPF objects of two "
+     "instances apart."},
+    {"control_socket", K_STR, KF_DERIVED | KF_PATH, G(control_socket), 1, 107,
+     "`/run/kfwd/<instance>.sock`", NULL,
+     "Unix socket for `kfwd stats` and the other inspection commands."},
+    {"bpf_pin_path", K_STR, KF_PATH, G(bpf_pin_path), 1, 200, "/sys/fs/bpf/kfwd", NULL,
+     "bpffs folder under which the instance pins its maps (in a subfolder named after "
+     "the instance, removed at exit). Under `/sys/fs/bpf`, kfwd mounts bpffs there if "
+     "nothing is mounted yet."},
+    {"fastpath_backlog", K_INT, 0, G(fastpath_backlog), 0, 268435456, "4194304", NULL,
+     "TCP fast path (experimental): bytes the kernel may hold for a socket whose reader "
+     "is slower than its writer before it hands the writer's bytes to kfwd instead, "
+     "which closes the writer's TCP window. 0: no limit (a stalled reader can then pin "
+     "unbounded kernel memory). Read at start only."},
+    {"fastpath_sndbuf", K_INT, 0, G(fastpath_sndbuf), 0, 268435456, "0", NULL,
+     "TCP fast path (experimental): send buffer of both sockets of a spliced connection "
+     "(SO_SNDBUFFORCE); 0 leaves the kernel's autotuning. The kernel's redirect worker "
+     "waits for a timer whenever the buffer is full: one flow on loopback here moved "
+     "6-7 Gbit/s with autotuning, 16-20 with 33554432, at the cost of up to that much "
+     "more kernel memory per direction whose reader stalls. Read at start only."},
+    {"interfaces", K_STRLIST, KF_IFNAME, G(interfaces), 0, 64, "(none: no XDP)", NULL,
+     "Interfaces kfwd attaches its XDP program to (native mode where the driver has "
+     "it, generic otherwise; the log says which): the UDP fast path and the front door "
+     "(`sanitize`, `allow_sources`, `deny_sources`, `new_flow_rate`). List every "
+     "interface that clients' and backends' packets arrive on. Forwarding in XDP needs "
+     "IP forwarding enabled on them (sysctl `net.ipv4.conf.IF.forwarding`, "
+     "`net.ipv6.conf.IF.forwarding`); without it flows stay on the userspace path and "
+     "`kfwd stats` counts `fib_forwarding_off`. Read at start only."},
+    {"xdp_forward", K_BOOL, 0, G(xdp_forward), 0, 0, "true", NULL,
+     "With `interfaces`: after the first datagram of a UDP flow, kfwd installs the flow "
+     "in the XDP program, which rewrites and forwards every later datagram of it "
+     "(both ways) without kfwd's sockets. false: XDP is a front door only. Read at "
+     "start only."},
+    {"shutdown_grace_ms", K_INT, 0, G(shutdown_grace_ms), 0, 3600000, "10000", NULL,
+     "On SIGTERM/SIGINT, how long live flows may drain after listeners close before "
+     "they are cut."},
 };
 #undef G
 
 #define L(f) offsetof(struct conf_listener, f)
 const struct conf_key conf_listener_keys[] = {
-	{"name", K_STR, KF_REQUIRED | KF_NAME, L(name), 1, 63, "(required)", NULL,
-	 "Unique name; used in logs, stats and to match listeners across reloads."},
-	{"bind", K_ADDR, KF_REQUIRED, L(bind), 0, 0, "(required)", NULL,
-	 "Listening address: `IP:PORT`, `[IPv6]:PORT`, `*:PORT` (IPv4 any) or `[::]:PORT` "
-	 "(IPv6 only; add a second listener for IPv4)."},
-	{"proto", K_ENUM, 0, L(proto), 0, 0, "\"tcp\"", proto_names, "Transport: `tcp` or `udp`."},
-	{"mode", K_ENUM, 0, L(mode), 0, 0, "\"forward\"", mode_names,
-	 "`forward`: relay every connection or datagram flow to a backend."},
-	{"backends", K_ADDRLIST, KF_RESOLVE, L(backends), 1, 256, "(required for forward)", NULL,
-	 "List of `HOST:PORT` tried in order until one connects (TCP); UDP flows use the "
-	 "first. Names are resolved once, when the config is loaded."},
-	{"idle_timeout_ms", K_INT, 0, L(idle_timeout_ms), 0, 604800000, "0", NULL,
-	 "Close a flow with no traffic in either direction for this long. 0 means the "
-	 "protocol default: 3600000 for TCP, 30000 for UDP."},
-	{"connect_timeout_ms", K_INT, 0, L(connect_timeout_ms), 1, 600000, "5000", NULL,
-	 "How long a TCP connect to one backend may take before the next is tried."},
-	{"max_flows", K_INT, 0, L(max_flows), 1, 10000000, "65536", NULL,
-	 "Concurrent connections (TCP) or flows (UDP) on this listener; beyond it new ones "
-	 "are refused and counted as `flow_limit`."},
-	{"buffer_size", K_INT, 0, L(buffer_size), 4096, 16777216, "131072", NULL,
-	 "Bytes kfwd holds per direction of a TCP connection (a pipe); a reader that stops "
-	 "stalls its writer instead of growing memory."},
-	{"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "false", NULL,
-	 "TCP, experimental: splice connections in the kernel (sockmap; needs root or "
-	 "CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the "
-	 "first bytes and every FIN/RST; the rest never reaches userspace. If the fast "
-	 "path cannot start, the listener runs on the userspace path and `kfwd stats` "
-	 "says why. Known limit: heavy traffic both ways at once on one connection can "
-	 "still grow kernel memory. Turning it on by reload works only if some listener "
-	 "had it at start."},
-	{"sanitize", K_BOOL, 0, L(sanitize), 0, 0, "false", NULL,
-	 "UDP, needs `interfaces`: the XDP program classifies the first datagram of every "
-	 "new flow and drops it, before any socket sees it, unless its protocol is in "
-	 "`accept`. Counted per listener by class and as `sanitize` drops."},
-	{"accept", K_FLAGS, 0, L(accept), 1, 3, "(none)", accept_names,
-	 "With `sanitize = true`: the protocols a new flow may start with. `quic`: a QUIC "
-	 "v1 or v2 long-header Initial in a datagram of at least 1200 bytes; `wireguard`: a "
-	 "WireGuard handshake initiation (type 1, 148 bytes); `other`: anything else "
-	 "(including QUIC short headers)."},
-	{"allow_sources", K_PREFIXLIST, 0, L(allow_sources), 1, 4096, "(none: every source)",
-	 NULL,
-	 "Needs `interfaces`: only sources in these prefixes (`10.0.0.0/8`, `fd00::/8`, "
-	 "or single addresses) may reach the listener; the rest is dropped in XDP. With "
-	 "`deny_sources` as well, the longest matching prefix of either list decides."},
-	{"deny_sources", K_PREFIXLIST, 0, L(deny_sources), 1, 4096, "(none)", NULL,
-	 "Needs `interfaces`: sources in these prefixes are dropped in XDP (TCP: every "
-	 "segment to the listener; UDP: every datagram not of an established flow)."},
-	{"new_flow_rate", K_INT, 0, L(new_flow_rate), 0, 10000000, "0", NULL,
-	 "Needs `interfaces`: new flows (UDP datagrams of no known flow, TCP SYNs) each "
-	 "source may open per second; the excess is dropped in XDP and counted as `rate`. "
-	 "Established flows are never throttled. 0: no limit."},
-	{"new_flow_burst", K_INT, 0, L(new_flow_burst), 0, 10000000, "0", NULL,
-	 "How many new flows a source may open at once before `new_flow_rate` applies. "
-	 "0: as many as `new_flow_rate`."},
+    {"name", K_STR, KF_REQUIRED | KF_NAME, L(name), 1, 63, "(required)", NULL,
+     "Unique name; used in logs, stats and to match listeners across reloads."},
+    {"bind", K_ADDR, KF_REQUIRED, L(bind), 0, 0, "(required)", NULL,
+     "Listening address: `IP:PORT`, `[IPv6]:PORT`, `*:PORT` (IPv4 any) or `[::]:PORT` "
+     "(IPv6 only; add a second listener for IPv4)."},
+    {"proto", K_ENUM, 0, L(proto), 0, 0, "\"tcp\"", proto_names, "Transport: `tcp` or `udp`."},
+    {"mode", K_ENUM, 0, L(mode), 0, 0, "\"forward\"", mode_names,
+     "`forward`: relay every connection or datagram flow to a backend (with `via = "
+     "\"tunnel\"`: to `target`, dialled by the tunnel's peer). `http`: HTTP/1.1 requests, "
+     "carried as HTTP/3 requests to the peer's `upstreams.http`. `connect`: an HTTP "
+     "CONNECT proxy whose targets the peer dials if its `upstreams.allow` permits. "
+     "`http` and `connect` need `via = \"tunnel\"` for now."},
+    {"backends", K_ADDRLIST, KF_RESOLVE, L(backends), 1, 256, "(required for forward)", NULL,
+     "List of `HOST:PORT` tried in order until one connects (TCP); UDP flows use the "
+     "first. Names are resolved once, when the config is loaded."},
+    {"idle_timeout_ms", K_INT, 0, L(idle_timeout_ms), 0, 604800000, "0", NULL,
+     "Close a flow with no traffic in either direction for this long. 0 means the "
+     "protocol default: 3600000 for TCP, 30000 for UDP."},
+    {"connect_timeout_ms", K_INT, 0, L(connect_timeout_ms), 1, 600000, "5000", NULL,
+     "How long a TCP connect to one backend may take before the next is tried."},
+    {"max_flows", K_INT, 0, L(max_flows), 1, 10000000, "65536", NULL,
+     "Concurrent connections (TCP) or flows (UDP) on this listener; beyond it new ones "
+     "are refused and counted as `flow_limit`."},
+    {"buffer_size", K_INT, 0, L(buffer_size), 4096, 16777216, "131072", NULL,
+     "Bytes kfwd holds per direction of a TCP connection (a pipe); a reader that stops "
+     "stalls its writer instead of growing memory."},
+    {"fastpath", K_BOOL, 0, L(fastpath), 0, 0, "false", NULL,
+     "TCP, experimental: splice connections in the kernel (sockmap; needs root or "
+     "CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON, and cgroup2). kfwd still reads the "
+     "first bytes and every FIN/RST; the rest never reaches userspace. If the fast "
+     "path cannot start, the listener runs on the userspace path and `kfwd stats` "
+     "says why. Known limit: heavy traffic both ways at once on one connection can "
+     "still grow kernel memory. Turning it on by reload works only if some listener "
+     "had it at start."},
+    {"sanitize", K_BOOL, 0, L(sanitize), 0, 0, "false", NULL,
+     "UDP, needs `interfaces`: the XDP program classifies the first datagram of every "
+     "new flow and drops it, before any socket sees it, unless its protocol is in "
+     "`accept`. Counted per listener by class and as `sanitize` drops."},
+    {"accept", K_FLAGS, 0, L(accept), 1, 3, "(none)", accept_names,
+     "With `sanitize = true`: the protocols a new flow may start with. `quic`: a QUIC "
+     "v1 or v2 long-header Initial in a datagram of at least 1200 bytes; `wireguard`: a "
+     "WireGuard handshake initiation (type 1, 148 bytes); `other`: anything else "
+     "(including QUIC short headers)."},
+    {"allow_sources", K_PREFIXLIST, 0, L(allow_sources), 1, 4096, "(none: every source)", NULL,
+     "Needs `interfaces`: only sources in these prefixes (`10.0.0.0/8`, `fd00::/8`, "
+     "or single addresses) may reach the listener; the rest is dropped in XDP. With "
+     "`deny_sources` as well, the longest matching prefix of either list decides."},
+    {"deny_sources", K_PREFIXLIST, 0, L(deny_sources), 1, 4096, "(none)", NULL,
+     "Needs `interfaces`: sources in these prefixes are dropped in XDP (TCP: every "
+     "segment to the listener; UDP: every datagram not of an established flow)."},
+    {"new_flow_rate", K_INT, 0, L(new_flow_rate), 0, 10000000, "0", NULL,
+     "Needs `interfaces`: new flows (UDP datagrams of no known flow, TCP SYNs) each "
+     "source may open per second; the excess is dropped in XDP and counted as `rate`. "
+     "Established flows are never throttled. 0: no limit."},
+    {"new_flow_burst", K_INT, 0, L(new_flow_burst), 0, 10000000, "0", NULL,
+     "How many new flows a source may open at once before `new_flow_rate` applies. "
+     "0: as many as `new_flow_rate`."},
+    {"via", K_ENUM, 0, L(via), 0, 0, "\"direct\"", via_names,
+     "`direct`: kfwd connects to the backends itself. `tunnel`: every connection is "
+     "carried to the peer over the QUIC tunnel (needs a `tunnel` section with `role = "
+     "\"client\"`; TCP only)."},
+    {"target", K_STR, KF_HOSTPORT, L(target), 3, 261, "(required for forward via tunnel)", NULL,
+     "`mode = \"forward\"` via the tunnel: `HOST:PORT` or `[IPv6]:PORT` the peer connects "
+     "to (resolved by the peer, checked against its `upstreams.allow`). Replaces "
+     "`backends`."},
+    {"forwarded", K_BOOL, 0, L(forwarded), 0, 0, "false", NULL,
+     "`mode = \"http\"`: add a `Forwarded` header (RFC 7239) naming the client."},
+    {"header_limit", K_INT, 0, L(header_limit), 1024, 1048576, "16384", NULL,
+     "`mode = \"http\"` and `\"connect\"`: the largest request header block, in bytes; "
+     "a larger one is answered with 431."},
 };
 #undef L
 
+#define T(f) offsetof(struct conf_tunnel, f)
+const struct conf_key conf_tunnel_keys[] = {
+    {"role", K_ENUM, KF_REQUIRED, T(role), 1, 0, "(required)", role_names,
+     "`client`: connects to `peer` and carries the local listeners' connections with "
+     "`via = \"tunnel\"`. `server`: accepts the client on `bind` and serves its requests "
+     "from `upstreams`."},
+    {"peer", K_STR, KF_HOSTPORT, T(peer), 3, 261, "(required for client)", NULL,
+     "Client: `HOST:PORT` or `[IPv6]:PORT` of the server (UDP). A name is resolved again "
+     "at each connection attempt."},
+    {"bind", K_ADDR, 0, T(bind), 0, 0, "(required for server)", NULL,
+     "Server: the UDP address to listen on, `IP:PORT`, `[IPv6]:PORT`, `*:PORT` or "
+     "`[::]:PORT`."},
+    {"peer_name", K_STR, KF_REQUIRED, T(peer_name), 1, 253, "(required)", NULL,
+     "The name the peer's certificate must carry (subjectAltName); checked after the "
+     "handshake on both sides."},
+    {"tls", K_GROUP, KF_REQUIRED, 0, 0, 0, "tunnel.tls", NULL,
+     "Certificates for mutual TLS (TLS 1.3, ALPN `h3`)."},
+    {"transport", K_GROUP, 0, T(transport), 0, 0, "tunnel.transport", NULL,
+     "QUIC transport knobs; every key has a default."},
+};
+
+static const struct conf_key conf_tls_keys[] = {
+    {"ca", K_STR, KF_REQUIRED | KF_PATH | KF_READABLE, T(ca), 1, 4096, "(required)", NULL,
+     "PEM file of the CA(s) the peer's certificate must chain to."},
+    {"cert", K_STR, KF_REQUIRED | KF_PATH | KF_READABLE, T(cert), 1, 4096, "(required)", NULL,
+     "PEM file of this side's certificate (and any intermediates after it)."},
+    {"key", K_STR, KF_REQUIRED | KF_PATH | KF_READABLE, T(key), 1, 4096, "(required)", NULL,
+     "PEM file of this side's private key; keep it mode 0600."},
+};
+#undef T
+
+#define X(f) offsetof(struct conf_transport, f)
+static const struct conf_key conf_transport_keys[] = {
+    {"initial_rtt_ms", K_INT, 0, X(initial_rtt_ms), 1, 10000, "100", NULL,
+     "Round-trip time assumed before the first measurement (sets the first "
+     "retransmission timeout)."},
+    {"cc", K_ENUM, 0, X(cc), 0, 0, "\"cubic\"", cc_names, "Congestion control algorithm."},
+    {"max_idle_timeout_ms", K_INT, 0, X(max_idle_timeout_ms), 1000, 3600000, "30000", NULL,
+     "The connection closes after this long without a packet from the peer (the lower "
+     "of both sides' values applies)."},
+    {"keep_alive_ms", K_INT, 0, X(keep_alive_ms), 0, 3600000, "2000", NULL,
+     "Send a PING after this long without traffic, so that an idle tunnel stays up and a "
+     "dead peer is noticed. 0: no pings. Must be below `max_idle_timeout_ms`."},
+    {"connect_interval_ms", K_INT, 0, X(connect_interval_ms), 10, 3600000, "1000", NULL,
+     "Client: pause between the end of a failed or lost connection and the next attempt."},
+    {"handshake_timeout_ms", K_INT, 0, X(handshake_timeout_ms), 100, 600000, "10000", NULL,
+     "A handshake not complete after this long is abandoned (and, on the client, retried)."},
+    {"initial_max_data", K_INT, 0, X(initial_max_data), 65536, 1073741824, "16777216", NULL,
+     "Bytes the peer may send on the whole connection before the first window update; "
+     "grows by autotuning up to `max_window`."},
+    {"initial_max_stream_data", K_INT, 0, X(initial_max_stream_data), 65536, 1073741824, "4194304",
+     NULL,
+     "Bytes the peer may send on each stream before its first window update; every new "
+     "stream starts here, so size it for one request or connection."},
+    {"max_window", K_INT, 0, X(max_window), 65536, 1073741824, "67108864", NULL,
+     "Autotuning cap of the connection window; at least `initial_max_data`."},
+    {"max_stream_window", K_INT, 0, X(max_stream_window), 65536, 1073741824, "33554432", NULL,
+     "Autotuning cap of each stream's window; at least `initial_max_stream_data`."},
+    {"max_streams", K_INT, 0, X(max_streams), 1, 65536, "1024", NULL,
+     "Concurrent requests and connections the peer may carry (bidirectional streams)."},
+    {"udp_rcvbuf", K_INT, 0, X(udp_rcvbuf), 0, 1073741824, "8388608", NULL,
+     "Receive buffer of the UDP socket (SO_RCVBUFFORCE, else SO_RCVBUF); 0: the system's "
+     "default."},
+    {"udp_sndbuf", K_INT, 0, X(udp_sndbuf), 0, 1073741824, "8388608", NULL,
+     "Send buffer of the UDP socket (SO_SNDBUFFORCE, else SO_SNDBUF); 0: the system's "
+     "default."},
+    {"gso", K_BOOL, 0, X(gso), 0, 0, "true", NULL,
+     "Send batches of packets with UDP generic segmentation offload (UDP_SEGMENT)."},
+    {"gro", K_BOOL, 0, X(gro), 0, 0, "true", NULL,
+     "Receive coalesced packets with UDP generic receive offload (UDP_GRO)."},
+};
+#undef X
+
+#define U(f) offsetof(struct conf_upstreams, f)
+const struct conf_key conf_upstreams_keys[] = {
+    {"http", K_ADDR, KF_RESOLVE, U(http), 0, 0, "(none: http requests get 502)", NULL,
+     "Where the client's `mode = \"http\"` requests go, as HTTP/1.1 over a keep-alive pool: "
+     "`HOST:PORT` or `[IPv6]:PORT`, resolved once at load."},
+    {"allow", K_STRLIST, 0, U(allow), 0, 4096, "(none: every target refused)", NULL,
+     "Targets the client's `connect` and `forward` streams may reach: `host`, `*.zone`, "
+     "an IPv4 or IPv6 address or CIDR prefix, each optionally followed by `:port` or "
+     "`:lo-hi` (IPv6 with a port: `[addr]:port`, `[addr/len]:lo-hi`)."},
+    {"connect_timeout_ms", K_INT, 0, U(connect_timeout_ms), 1, 600000, "5000", NULL,
+     "How long a connection to an upstream may take; beyond it the stream is answered "
+     "with 504."},
+    {"response_timeout_ms", K_INT, 0, U(response_timeout_ms), 1, 3600000, "30000", NULL,
+     "`http`: how long the upstream may take to send its response headers (then 504)."},
+    {"pool_idle", K_INT, 0, U(pool_idle), 0, 4096, "32", NULL,
+     "`http`: idle keep-alive connections to `http` kept for reuse."},
+};
+#undef U
+
 const size_t conf_nglobal_keys = sizeof(conf_global_keys) / sizeof(conf_global_keys[0]);
 const size_t conf_nlistener_keys = sizeof(conf_listener_keys) / sizeof(conf_listener_keys[0]);
+const size_t conf_ntunnel_keys = sizeof(conf_tunnel_keys) / sizeof(conf_tunnel_keys[0]);
+const size_t conf_nupstreams_keys = sizeof(conf_upstreams_keys) / sizeof(conf_upstreams_keys[0]);
+#define NKEYS(t) (sizeof(t) / sizeof(t[0]))
 
 static const struct section sections[] = {
-	{"global", conf_global_keys, sizeof(conf_global_keys) / sizeof(conf_global_keys[0]),
-	 "Process-wide settings: `global = { ... };`"},
-	{"listeners", conf_listener_keys, sizeof(conf_listener_keys) / sizeof(conf_listener_keys[0]),
-	 "A list of groups, one per listener: `listeners = ( { ... }, { ... } );`"},
+    {"global", conf_global_keys, NKEYS(conf_global_keys),
+     "Process-wide settings: `global = { ... };`"},
+    {"listeners", conf_listener_keys, NKEYS(conf_listener_keys),
+     "A list of groups, one per listener: `listeners = ( { ... }, { ... } );`"},
+    {"tunnel", conf_tunnel_keys, NKEYS(conf_tunnel_keys),
+     "The QUIC tunnel with mutual TLS to one peer: `tunnel = { role = \"client\"; ... };`. "
+     "Optional; a server needs no `listeners`."},
+    {"tunnel.tls", conf_tls_keys, NKEYS(conf_tls_keys),
+     "`tunnel = { tls = { ... }; };` Paths are relative to the config file's folder; "
+     "the files must be readable when the config is loaded."},
+    {"tunnel.transport", conf_transport_keys, NKEYS(conf_transport_keys),
+     "`tunnel = { transport = { ... }; };` Sizes in bytes."},
+    {"upstreams", conf_upstreams_keys, NKEYS(conf_upstreams_keys),
+     "Tunnel server only: what the client's requests and streams may reach: "
+     "`upstreams = { ... };`"},
 };
+
+const struct section *conf_section(const char *name)
+{
+	for (size_t s = 0; s < NKEYS(sections); s++)
+		if (!strcmp(sections[s].name, name))
+			return &sections[s];
+	return NULL;
+}
 
 const char *conf_proto_name(int proto)
 {
@@ -155,6 +290,8 @@ static const char *kind_doc(const struct conf_key *k)
 		return "list of choices";
 	case K_PREFIXLIST:
 		return "list of prefixes";
+	case K_GROUP:
+		return "group";
 	}
 	return "?";
 }
@@ -164,29 +301,35 @@ void conf_schema_markdown(struct buf *b)
 	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
 		const struct section *sec = &sections[s];
 		buf_printf(b, "## `%s`\n\n%s\n\n", sec->name, sec->doc);
-		buf_printf(b, "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
+		buf_printf(b,
+		           "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
 		for (size_t i = 0; i < sec->nkeys; i++) {
 			const struct conf_key *k = &sec->keys[i];
 			char allowed[160] = "";
 			if (k->kind == K_INT)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld", k->min, k->max);
 			else if (k->kind == K_STR)
-				snprintf(allowed, sizeof(allowed), "%lld to %lld characters%s", k->min,
-					 k->max, (k->flags & KF_NAME) ? ", `[A-Za-z0-9_.-]`" : "");
+				snprintf(allowed, sizeof(allowed), "%lld to %lld characters%s",
+				         k->min, k->max,
+				         (k->flags & KF_NAME) ? ", `[A-Za-z0-9_.-]`" : "");
 			else if (k->kind == K_ADDRLIST || k->kind == K_STRLIST ||
-				 k->kind == K_PREFIXLIST)
-				snprintf(allowed, sizeof(allowed), "%lld to %lld entries", k->min, k->max);
+			         k->kind == K_PREFIXLIST)
+				snprintf(allowed, sizeof(allowed), "%lld to %lld entries", k->min,
+				         k->max);
 			else if (k->kind == K_ENUM || k->kind == K_FLAGS)
 				for (int c = 0; k->choices[c]; c++) {
-					strncat(allowed, c ? ", `" : "`", sizeof(allowed) - strlen(allowed) - 1);
-					strncat(allowed, k->choices[c], sizeof(allowed) - strlen(allowed) - 1);
-					strncat(allowed, "`", sizeof(allowed) - strlen(allowed) - 1);
+					strncat(allowed, c ? ", `" : "`",
+					        sizeof(allowed) - strlen(allowed) - 1);
+					strncat(allowed, k->choices[c],
+					        sizeof(allowed) - strlen(allowed) - 1);
+					strncat(allowed, "`",
+					        sizeof(allowed) - strlen(allowed) - 1);
 				}
+			bool plain =
+			    k->def[0] == '(' || (k->flags & KF_DERIVED) || k->kind == K_GROUP;
 			buf_printf(b, "| `%s` | %s | %s%s%s | %s | %s |\n", k->name, kind_doc(k),
-				   k->def[0] == '(' || (k->flags & KF_DERIVED) ? "" : "`",
-				   k->def,
-				   k->def[0] == '(' || (k->flags & KF_DERIVED) ? "" : "`", allowed,
-				   k->doc);
+			           plain ? "" : "`", k->kind == K_GROUP ? "" : k->def,
+			           plain ? "" : "`", allowed, k->doc);
 		}
 		buf_printf(b, "\n");
 	}

@@ -486,6 +486,13 @@ static void daemon_reload(struct daemon *d)
 	conf_errs_free(&errs);
 	if (conf_workers(nc) != d->nworkers)
 		log_warn("reload: 'workers' changes only at restart; keeping %d", d->nworkers);
+	if (!conf_tunnel_same(d->conf, nc)) {
+		log_err("reload rejected: the tunnel section changed; it is read at start "
+			"only (restart kfwd to apply it)");
+		conf_free(nc);
+		d->reload_failures++;
+		return;
+	}
 	if (xdp_ctl_reload_check(d->xdp, d->conf, nc)) {
 		conf_free(nc);
 		d->reload_failures++;

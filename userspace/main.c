@@ -1,4 +1,5 @@
 /* kfwd command line: run, check, stats, flows, and the version/help texts. */
+#include "auth.h"
 #include "conf.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #define CTL_DIR "/run/kfwd"
 
@@ -32,6 +35,9 @@ static void usage(FILE *f)
 		"        live TCP flows the kernel splices (fastpath listeners) and\n"
 		"        UDP flows the XDP program forwards (global.interfaces)\n"
 		"  kfwd schema             print every config key with its default (Markdown)\n"
+		"  kfwd passwd [--iterations N] USER\n"
+		"        print a users-file line for USER (auth.users_file); the password\n"
+		"        is read from the terminal (twice) or as one line from stdin\n"
 		"  kfwd --version | --help\n"
 		"\n"
 		"LEVEL is error, warn, info (default) or debug. Config reference: docs/config.md\n",
@@ -180,6 +186,92 @@ static int cmd_schema(void)
 	return 0;
 }
 
+/* Read one line into buf without its newline; no echo on a terminal. */
+static int read_password(const char *prompt, char *buf, size_t len)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	char *ok = fgets(buf, (int)len, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (!ok)
+		return -1;
+	size_t n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (n == len - 1)
+		return -2; /* longer than the buffer */
+	return 0;
+}
+
+static int cmd_passwd(int argc, char **argv)
+{
+	int iterations = AUTH_ITER_DEFAULT;
+	char pw[1024], again[1024], line[AUTH_LINE_MAX];
+	const char *user = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--iterations") && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < AUTH_ITER_MIN || v > AUTH_ITER_MAX) {
+				fprintf(stderr, "kfwd passwd: --iterations must be %d..%d\n",
+				        AUTH_ITER_MIN, AUTH_ITER_MAX);
+				return 2;
+			}
+			iterations = (int)v;
+		} else if (argv[i][0] != '-' && !user) {
+			user = argv[i];
+		} else {
+			fprintf(stderr, "usage: kfwd passwd [--iterations N] USER\n");
+			return 2;
+		}
+	}
+	if (!user) {
+		fprintf(stderr, "usage: kfwd passwd [--iterations N] USER\n");
+		return 2;
+	}
+	int rc = read_password("Password: ", pw, sizeof(pw));
+	if (rc == 0 && isatty(STDIN_FILENO)) {
+		rc = read_password("Again: ", again, sizeof(again));
+		if (rc == 0 && strcmp(pw, again) != 0) {
+			fprintf(stderr, "kfwd passwd: the passwords differ\n");
+			return 1;
+		}
+	}
+	if (rc) {
+		fprintf(stderr, "kfwd passwd: %s\n",
+		        rc == -2 ? "password longer than 1023 bytes" : "no password given");
+		return 1;
+	}
+	if (pw[0] == '\0') {
+		fprintf(stderr, "kfwd passwd: empty password refused\n");
+		return 1;
+	}
+	rc = auth_hash_line(user, pw, strlen(pw), iterations, line, sizeof(line));
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(again, sizeof(again));
+	if (rc) {
+		fprintf(
+		    stderr, "kfwd passwd: %s\n",
+		    rc == -EINVAL
+		        ? "bad user name (1-64 characters, no ':', spaces or control characters)"
+		        : strerror(-rc));
+		return 1;
+	}
+	printf("%s\n", line);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {.level = LOG_INFO, .format = LOG_FMT_TEXT};
@@ -195,6 +287,8 @@ int main(int argc, char **argv)
 			argv++;
 		}
 	}
+	if (!strcmp(cmd, "passwd"))
+		return cmd_passwd(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "--version")) {
 		printf("kfwd %s\n", KFWD_VERSION);
 		return 0;

@@ -339,7 +339,7 @@ Test(conf, unknown_section)
 	            "\"127.0.0.1:9000\" ); } );\n"
 	            "\n"
 	            "globals = { workers = 1; };\n",
-	            3, "unknown section 'globals' (expected global or listeners)");
+	            3, "unknown section 'globals' (expected global, listeners, tunnel or upstreams)");
 }
 
 /* ---- types ---- */
@@ -441,7 +441,7 @@ Test(conf, bad_enum_value)
 	            "  { name = \"a\"; bind = \"127.0.0.1:1\"; backends = ( \"127.0.0.1:2\" );\n"
 	            "    mode = \"TCP\"; }\n"
 	            ");\n",
-	            3, "'mode' must be one of forward, not \"TCP\"");
+	            3, "'mode' must be one of forward, http, connect, not \"TCP\"");
 }
 
 /* ---- ranges ---- */
@@ -828,7 +828,7 @@ Test(conf, several_errors_all_reported_in_line_order)
 	    NAME ":7: duplicate listener name \"a\" (first defined at line 5)",
 	    NAME ":8: listener \"a\": unknown key 'frobnicate'",
 	    NAME ":8: listener \"a\": 'max_flows' is out of range: 0 (allowed 1 to 10000000)",
-	    NAME ":10: unknown section 'extra' (expected global or listeners)",
+	    NAME ":10: unknown section 'extra' (expected global, listeners, tunnel or upstreams)",
 	};
 	size_t n = sizeof(want) / sizeof(want[0]);
 	cr_assert_eq(E.n, n, "errors:%s", all_errs());
@@ -1004,6 +1004,43 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "deny_sources",
 	    "new_flow_rate",
 	    "new_flow_burst",
+	    "via",
+	    "target",
+	    "forwarded",
+	    "header_limit",
+	    /* tunnel */
+	    "role",
+	    "peer",
+	    "bind",
+	    "peer_name",
+	    "tls",
+	    "transport",
+	    /* tunnel.tls */
+	    "ca",
+	    "cert",
+	    "key",
+	    /* tunnel.transport */
+	    "initial_rtt_ms",
+	    "cc",
+	    "max_idle_timeout_ms",
+	    "keep_alive_ms",
+	    "connect_interval_ms",
+	    "handshake_timeout_ms",
+	    "initial_max_data",
+	    "initial_max_stream_data",
+	    "max_window",
+	    "max_stream_window",
+	    "max_streams",
+	    "udp_rcvbuf",
+	    "udp_sndbuf",
+	    "gso",
+	    "gro",
+	    /* upstreams */
+	    "http",
+	    "allow",
+	    "connect_timeout_ms",
+	    "response_timeout_ms",
+	    "pool_idle",
 	};
 	size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	struct buf b;

@@ -477,10 +477,10 @@ static void ts_respond_error(struct tstream *s, int status, const char *proxy_st
 	s->phase = TP_WAIT;
 	if (!s->c)
 		return;
-	/* The response ends our side; STOP_SENDING ends the client's upload. */
+	/* The response ends our side; the client resets its side when it reads
+	 * a non-2xx answer, and what it sent meanwhile is credited and dropped. */
 	if (ts_respond(s, st, proxy_status, false))
 		ts_reset_stream(s);
-	ngtcp2_conn_shutdown_stream_read(s->c->conn, 0, s->sid, NGHTTP3_H3_NO_ERROR);
 }
 
 static void ts_server_request(struct tstream *s)

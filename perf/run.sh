@@ -34,6 +34,7 @@
 #   BENCH_KEEP [0]            1: keep the temp dir (configs, logs, raw data)
 #   KFWD [build/kfwd]
 #   BENCH_UDP [1]             0: skip the UDP part (perf/run-udp.sh, run after this one)
+#   BENCH_TUNNEL [1]          0: skip the QUIC tunnel part (perf/run-tunnel.sh, run last)
 #
 # kfwd-fastpath runs kfwd with `fastpath = true`; while `kfwd check` rejects
 # that key it is reported as skipped, and it runs by itself once the key exists
@@ -598,4 +599,14 @@ if [[ ${BENCH_UDP:-1} != 0 ]]; then
 	udp_args=()
 	((QUICK)) && udp_args=(--quick)
 	bash perf/run-udp.sh "${udp_args[@]}" || exit $?
+fi
+
+# ---------------------------------------------------------------------------
+# QUIC tunnel part: perf/run-tunnel.sh (own namespaces). BENCH_TUNNEL=0 skips it.
+# ---------------------------------------------------------------------------
+if [[ ${BENCH_TUNNEL:-1} != 0 ]]; then
+	say "tunnel part: bash perf/run-tunnel.sh$( ((QUICK)) && echo ' --quick')"
+	tun_args=()
+	((QUICK)) && tun_args=(--quick)
+	bash perf/run-tunnel.sh "${tun_args[@]}" || exit $?
 fi

@@ -24,8 +24,9 @@ DEB_PKGS=(
 	libxdp-dev libconfig-dev libcriterion-dev libc-ares-dev libsystemd-dev
 	# building wolfSSL / ngtcp2 from Debian source packages
 	dpkg-dev cmake autoconf automake libtool xz-utils
-	# runtime and test tools
-	iproute2 procps python3 openssl curl socat
+	# runtime and test tools; caddy 2.6 (HTTP/3 over quic-go) is the non-ngtcp2
+	# QUIC peer of the tunnel interop test
+	iproute2 procps python3 openssl curl socat caddy
 )
 
 # Debian packages taken from bookworm-backports (`-t bookworm-backports`), with
@@ -39,11 +40,11 @@ declare -A BPO_MIN=(
 
 # Benchmark peers, installed only with --bench. Each is checked with
 # apt-cache policy at run time and dropped (with a warning) if the mirror has
-# no candidate. All twelve had a bookworm candidate when this was written
-# (haproxy 2.6.12, nginx 1.22.1, squid 5.7, caddy 2.6.2, ...), none dropped.
+# no candidate. All had a bookworm candidate when this was written
+# (haproxy 2.6.12, nginx 1.22.1, squid 5.7, ...), none dropped.
 BENCH_PKGS=(
 	haproxy nginx libnginx-mod-stream socat iperf3 sockperf wrk hyperfine
-	squid tinyproxy stunnel4 caddy
+	squid tinyproxy stunnel4
 	python3-matplotlib   # perf/report.py draws the PNG chart with it
 )
 

@@ -5,6 +5,7 @@
  * "FILE:LINE: message" with the line of the value at fault. conf.c drives it
  * section by section.
  */
+#include "acl.h"
 #include "conf.h"
 #include "conf_schema.h"
 
@@ -236,6 +237,20 @@ static bool valid_ifname(const char *s)
 	return true;
 }
 
+/* Element i of list s must compile as an ACL pattern (acl.h). */
+static int check_acl_pattern(struct conf_ctx *x, const char *where, const struct conf_key *k,
+                             const config_setting_t *s, int i, const char *v)
+{
+	struct acl *a;
+	char why[256];
+	int err = acl_compile(&v, 1, &a, why, sizeof(why));
+	if (err == -EINVAL)
+		conf_err(x, conf_line_of(config_setting_get_elem(s, (unsigned)i)), "%s'%s': %s",
+		         where, k->name, why);
+	acl_free(a);
+	return err;
+}
+
 static int parse_strlist(struct conf_ctx *x, const char *where, const struct conf_key *k,
                          const config_setting_t *s, struct conf_strlist *l)
 {
@@ -256,6 +271,10 @@ static int parse_strlist(struct conf_ctx *x, const char *where, const struct con
 		if ((k->flags & KF_IFNAME) && !valid_ifname(v)) {
 			conf_err(x, conf_line_of(config_setting_get_elem(s, (unsigned)i)),
 			         "%s'%s': \"%s\" is not an interface name", where, k->name, v);
+			rc = -EINVAL;
+			continue;
+		}
+		if ((k->flags & KF_ACL) && check_acl_pattern(x, where, k, s, i, v)) {
 			rc = -EINVAL;
 			continue;
 		}

@@ -213,7 +213,7 @@ const struct conf_key conf_upstreams_keys[] = {
     {"http", K_ADDR, KF_RESOLVE, U(http), 0, 0, "(none: http requests get 502)", NULL,
      "Where the client's `mode = \"http\"` requests go, as HTTP/1.1 over a keep-alive pool: "
      "`HOST:PORT` or `[IPv6]:PORT`, resolved once at load."},
-    {"allow", K_STRLIST, 0, U(allow), 0, 4096, "(none: every target refused)", NULL,
+    {"allow", K_STRLIST, KF_ACL, U(allow), 0, 4096, "(none: every target refused)", NULL,
      "Targets the client's `connect` and `forward` streams may reach: `host`, `*.zone`, "
      "an IPv4 or IPv6 address or CIDR prefix, each optionally followed by `:port` or "
      "`:lo-hi` (IPv6 with a port: `[addr]:port`, `[addr/len]:lo-hi`)."},

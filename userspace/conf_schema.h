@@ -24,14 +24,15 @@ enum conf_kind {
 	K_GROUP       /* a nested group: the section named def, its fields at off + theirs */
 };
 
-#define KF_REQUIRED 0x1  /* must be present */
-#define KF_RESOLVE  0x2  /* addresses may be host names, resolved at load */
-#define KF_PATH     0x4  /* a path: relative ones are taken from the config's folder */
-#define KF_DERIVED  0x8  /* default is computed after parsing; def is its description */
-#define KF_NAME     0x10 /* restricted to [A-Za-z0-9_.-] */
-#define KF_IFNAME   0x20 /* list elements are interface names */
-#define KF_READABLE 0x40 /* K_STR path: must name a readable regular file at load */
-#define KF_HOSTPORT 0x80 /* K_STR: "host:port" or "[v6]:port", not resolved at load */
+#define KF_REQUIRED 0x1   /* must be present */
+#define KF_RESOLVE  0x2   /* addresses may be host names, resolved at load */
+#define KF_PATH     0x4   /* a path: relative ones are taken from the config's folder */
+#define KF_DERIVED  0x8   /* default is computed after parsing; def is its description */
+#define KF_NAME     0x10  /* restricted to [A-Za-z0-9_.-] */
+#define KF_IFNAME   0x20  /* list elements are interface names */
+#define KF_READABLE 0x40  /* K_STR path: must name a readable regular file at load */
+#define KF_HOSTPORT 0x80  /* K_STR: "host:port" or "[v6]:port", not resolved at load */
+#define KF_ACL      0x100 /* K_STRLIST: every element is an ACL pattern (acl.h) */
 
 struct conf_key {
 	const char *name;

@@ -3,6 +3,7 @@
 #include "fastpath.h"
 #include "log.h"
 #include "probe.h"
+#include "sdnotify.h"
 #include "tunnel.h"
 #include "xdp.h"
 
@@ -20,6 +21,7 @@
 
 #define UDP_BUF_BYTES (32u * 65536u) /* one batch of maximal datagrams, see udp.c */
 #define FP_TICK_MS    1000           /* released fast-path slots cool down this long */
+#define SD_TICK_MS    5000           /* systemd STATUS refresh (sooner for the watchdog) */
 #define UDP_LISTEN_RCVBUF (8 << 20)   /* bytes of datagrams the kernel may queue per socket */
 
 enum dstate { D_RUNNING, D_DRAINING };
@@ -46,6 +48,7 @@ struct daemon {
 	uint64_t reloads, reload_failures;
 	struct tunnel *tun;         /* the QUIC tunnel, NULL without a tunnel section */
 	struct conf *tun_conf;      /* the config it was started with (kept across reloads) */
+	struct loop_timer sd_tick;  /* systemd watchdog pings and STATUS */
 };
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -629,6 +632,7 @@ static void signal_cb(struct loop *l, struct loop_io *io, uint32_t events)
 				break;
 			}
 			d->state = D_DRAINING;
+			sdn_stopping();
 			log_info("stopping: listeners closed, live flows may drain for %d ms",
 				 d->conf->global.shutdown_grace_ms);
 			daemon_drain(d, (uint64_t)d->conf->global.shutdown_grace_ms);
@@ -638,6 +642,24 @@ static void signal_cb(struct loop *l, struct loop_io *io, uint32_t events)
 			break;
 		}
 	}
+}
+
+/* From the main loop, so that a stuck main thread stops the watchdog pings. */
+static void sd_tick_cb(struct loop *l, struct loop_timer *t)
+{
+	struct daemon *d = container_of(t, struct daemon, sd_tick);
+	uint64_t flows = 0, wd = sdn_watchdog_ms(), next = SD_TICK_MS;
+	size_t n = 0;
+	for (struct lsn *x = d->lsns; x; x = x->next, n++)
+		flows += lsn_active(x);
+	sdn_watchdog_ping();
+	if (d->state == D_RUNNING)
+		sdn_status("%zu listener(s), %llu flow(s)", n, (unsigned long long)flows);
+	else
+		sdn_status("draining: %llu flow(s) left", (unsigned long long)flows);
+	if (wd && wd / 2 < next)
+		next = wd / 2 ? wd / 2 : 1;
+	loop_timer_set(l, t, next);
 }
 
 static void raise_fd_limit(void)
@@ -815,6 +837,7 @@ int daemon_run(const char *path)
 {
 	struct daemon d = {.path = path};
 	struct conf_errs errs = {0};
+	sdn_init();
 	if (conf_load(path, &d.conf, &errs)) {
 		log_conf_errors("", &errs);
 		conf_errs_free(&errs);
@@ -835,6 +858,11 @@ int daemon_run(const char *path)
 	} else {
 		log_info("ready: %zu listener(s), control socket %s", d.conf->nlisteners,
 			 d.conf->global.control_socket);
+		sdn_started();
+		if (sdn_enabled()) {
+			d.sd_tick.fn = sd_tick_cb;
+			sd_tick_cb(d.loop, &d.sd_tick);
+		}
 		err = loop_run(d.loop);
 		if (err) {
 			log_err("main loop: %s", strerror(-err));

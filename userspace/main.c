@@ -115,9 +115,15 @@ static int cmd_check(const struct opts *o)
 	int err = conf_load(o->config, &c, &errs);
 	for (size_t i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.msg[i]);
-	if (!err)
-		printf("%s: OK: %zu listener(s), instance %s, control socket %s\n", o->config,
-		       c->nlisteners, c->global.instance, c->global.control_socket);
+	if (!err) {
+		char tun[300] = "";
+		if (c->tunnel.role == TUNNEL_CLIENT)
+			snprintf(tun, sizeof(tun), ", tunnel client to %s (UDP)", c->tunnel.peer);
+		else if (c->tunnel.role == TUNNEL_SERVER)
+			snprintf(tun, sizeof(tun), ", tunnel server on %s (UDP)", c->tunnel.bind.text);
+		printf("%s: OK: %zu listener(s), instance %s, control socket %s%s\n", o->config,
+		       c->nlisteners, c->global.instance, c->global.control_socket, tun);
+	}
 	else
 		fprintf(stderr, "%s: %zu problem(s)\n", o->config, errs.n);
 	conf_errs_free(&errs);

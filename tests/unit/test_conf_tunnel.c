@@ -492,6 +492,43 @@ Test(conf_tunnel, upstreams_only_on_a_server)
 	            "upstreams: 'pool_idle' is out of range: 5000 (allowed 0 to 4096)");
 }
 
+Test(conf_tunnel, allow_patterns_must_compile)
+{
+	expect_only(SERVER "upstreams = {\n  allow = (\n    \"db.internal:5432\",\n"
+	                   "    \"*.internal:0\" );\n};\n",
+	            10,
+	            "upstreams: 'allow': pattern \"*.internal:0\": bad port in \"0\" (1-65535)");
+	/* Every bad pattern is reported, each at its own line. */
+	reset();
+	cr_assert_eq(conf_load_string(name,
+	                              SERVER "upstreams = { allow = (\n"
+	                                     "  \"a..b\",\n"
+	                                     "  \"[fd00::/8]:2000-1000\",\n"
+	                                     "  \"ok.example\",\n"
+	                                     "  \"x.*.y\" ); };\n",
+	                              &C, &E),
+	             -EINVAL);
+	cr_expect_eq(E.n, 3, "errors:%s", conf_errs_text(&E));
+	static const struct {
+		int line;
+		const char *why;
+	} want[] = {
+	    {8, "pattern \"a..b\": empty label"},
+	    {9, "pattern \"[fd00::/8]:2000-1000\": port range 2000-1000: the low end is above"},
+	    {11, "pattern \"x.*.y\": '*' may only be the whole first label"},
+	};
+	for (size_t i = 0; i < 3 && i < E.n; i++) {
+		char prefix[192];
+		snprintf(prefix, sizeof(prefix), "%s:%d: upstreams: 'allow': ", name, want[i].line);
+		cr_expect(!strncmp(E.msg[i], prefix, strlen(prefix)) &&
+		              strstr(E.msg[i], want[i].why),
+		          "want %s...%s, got %s", prefix, want[i].why, E.msg[i]);
+	}
+	load_ok(SERVER "upstreams = { allow = ( \"db.internal:5432\", \"*.internal:443\", "
+	               "\"10.0.0.0/8:1-1024\", \"[fd00::/8]:80\", \"2001:db8::1\" ); };\n");
+	cr_assert_eq(C->upstreams.allow.n, 5);
+}
+
 Test(conf_tunnel, client_still_needs_listeners)
 {
 	expect_only(CLIENT, 1, "no 'listeners' section: nothing to do");

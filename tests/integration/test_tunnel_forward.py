@@ -38,8 +38,10 @@ def main():
         check(cc[0]["tx_bytes"] == SIZE and cc[0]["rx_bytes"] == SIZE, "sizes %s" % cc[0])
 
         # Key update while bytes flow (rate-limited so it is mid-transfer).
-        srvp = t.backend.peer("server", "--listen", "10.77.2.2:9000", "--send", 4 << 20,
-                              "--seed", 7, "--rate", 4 << 20).wait_listening()
+        # --conns 1: a server peer otherwise keeps listening for more connections.
+        srvp = t.backend.peer("server", "--listen", "10.77.2.2:9000", "--conns", 1,
+                              "--send", 4 << 20, "--seed", 7,
+                              "--rate", 4 << 20).wait_listening()
         clip = t.client.peer("client", "--connect", "10.77.1.1:8080", "--send", 4 << 20,
                              "--seed", 8, "--rate", 4 << 20)
         before = tunnel_state(cli)["key_updates"]

@@ -2,6 +2,7 @@
 #include "daemon.h"
 #include "fastpath.h"
 #include "log.h"
+#include "tunnel.h"
 #include "xdp_view.h"
 
 #include <errno.h>
@@ -246,6 +247,10 @@ static void render_json(const struct ctl_view *v, struct buf *b)
 	render_json_kernel(v, b);
 	buf_printf(b, "}");
 	xdp_view_stats_json(v, b);
+	if (v->tunnel) {
+		buf_printf(b, ",\"tunnel\":");
+		tunnel_view_json(v->tunnel, b);
+	}
 	buf_printf(b, ",\"listeners\":[");
 	for (const struct lsn *l = v->lsns; l; l = l->next) {
 		struct lsn_ctr s;
@@ -392,6 +397,8 @@ void ctl_render(const struct ctl_view *v, const char *cmd, struct buf *out)
 	if (!strcmp(cmd, "stats")) {
 		render_text(v, out);
 		xdp_view_stats_text(v, out);
+		if (v->tunnel)
+			tunnel_view_text(v->tunnel, out);
 	} else if (!strcmp(cmd, "stats json")) {
 		render_json(v, out);
 	} else if (!strcmp(cmd, "flows")) {

@@ -14,6 +14,7 @@
 struct lsn;
 struct fastpath;
 struct xdp_ctl;
+struct tunnel_view;
 
 /* What a reply is made from; filled by the daemon on each request. */
 struct ctl_view {
@@ -31,6 +32,7 @@ struct ctl_view {
 	const char *xdp_detail;     /* where it runs, or why not */
 	uint64_t reloads, reload_failures;
 	const struct lsn *lsns;
+	const struct tunnel_view *tunnel; /* NULL without a tunnel section */
 };
 
 typedef void (*ctl_render_fn)(void *arg, const char *cmd, struct buf *out);

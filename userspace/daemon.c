@@ -4,6 +4,7 @@
 #include "log.h"
 #include "probe.h"
 #include "sdnotify.h"
+#include "tunnel.h"
 #include "xdp.h"
 
 #include <errno.h>
@@ -45,6 +46,8 @@ struct daemon {
 	char xdp_detail[256];       /* where it runs, or why not */
 	uint32_t next_lsn_id;
 	uint64_t reloads, reload_failures;
+	struct tunnel *tun;         /* the QUIC tunnel, NULL without a tunnel section */
+	struct conf *tun_conf;      /* the config it was started with (kept across reloads) */
 	struct loop_timer sd_tick;  /* systemd watchdog pings and STATUS */
 };
 
@@ -505,6 +508,8 @@ static void daemon_reload(struct daemon *d)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		struct conf_listener *lc = nc->listeners[i];
+		if (tunnel_owns(lc))
+			continue; /* the tunnel's listeners are read at start only */
 		struct lsn *old = daemon_find(d, lc->name);
 		if (old && conf_listener_same_socket(old->lc, lc))
 			continue;
@@ -545,6 +550,8 @@ static void daemon_reload(struct daemon *d)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct conf_listener *lc = nc->listeners[i];
+		if (tunnel_owns(lc))
+			continue;
 		if (fds[i]) {
 			if (!daemon_add_listener(d, lc, fds[i]))
 				added++;
@@ -574,7 +581,8 @@ static void daemon_reload(struct daemon *d)
 		kept++;
 	}
 	free(fds);
-	conf_free(d->conf);
+	if (d->conf != d->tun_conf)
+		conf_free(d->conf);
 	d->conf = nc;
 	d->reloads++;
 	log_info("reload: done: %d listener(s) kept, %d added, %d removed", kept, added, removed);
@@ -587,6 +595,8 @@ nomem:
 
 static void daemon_drain(struct daemon *d, uint64_t grace)
 {
+	if (d->tun)
+		tunnel_drain(d->tun, grace);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_post(&d->workers[i], (struct wcmd){.type = CMD_DRAIN, .grace_ms = grace});
 }
@@ -599,6 +609,10 @@ static void reap_cb(struct loop *l, struct loop_timer *t)
 			loop_timer_set(l, t, 20);
 			return;
 		}
+	if (d->tun && !tunnel_exited(d->tun)) {
+		loop_timer_set(l, t, 20);
+		return;
+	}
 	loop_stop(l);
 }
 
@@ -663,7 +677,20 @@ static void raise_fd_limit(void)
 static void daemon_render(void *arg, const char *cmd, struct buf *out)
 {
 	struct daemon *d = arg;
+	if (!strcmp(cmd, "tunnel key-update")) {
+		int err = d->tun ? tunnel_key_update(d->tun) : -ENOENT;
+		if (err)
+			buf_printf(out, "error: tunnel key-update: %s\n",
+				   err == -ENOENT ? "no tunnel configured" : "tunnel not up");
+		else
+			buf_printf(out, "ok: key update requested\n");
+		return;
+	}
+	struct tunnel_view tv;
+	if (d->tun)
+		tunnel_view_get(d->tun, &tv);
 	struct ctl_view v = {
+		.tunnel = d->tun ? &tv : NULL,
 		.instance = d->conf->global.instance,
 		.config = d->path,
 		.pid = (long)getpid(),
@@ -771,11 +798,18 @@ static int daemon_start(struct daemon *d)
 		d->workers[i].xdp = d->xdp;
 	}
 
+	if (d->conf->tunnel.role != TUNNEL_NONE) {
+		if ((err = tunnel_new(d->conf, &d->tun)))
+			return err;
+		d->tun_conf = d->conf;
+	}
 	int *fds = malloc(sizeof(int) * (size_t)d->nworkers);
 	if (!fds)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->conf->nlisteners; i++) {
 		struct conf_listener *lc = d->conf->listeners[i];
+		if (tunnel_owns(lc))
+			continue; /* opened and served by the tunnel thread */
 		err = lsn_open_all(lc, d->nworkers, fds);
 		if (err) {
 			char a[ADDR_STRLEN];
@@ -796,6 +830,8 @@ static int daemon_start(struct daemon *d)
 			return -err;
 		d->workers[i].started = true;
 	}
+	if (d->tun && (err = tunnel_start(d->tun)))
+		return err;
 	return 0;
 }
 
@@ -819,6 +855,8 @@ int daemon_run(const char *path)
 		for (int i = 0; i < d.nworkers; i++)
 			if (d.workers && d.workers[i].started)
 				worker_post(&d.workers[i], (struct wcmd){.type = CMD_DRAIN});
+		if (d.tun)
+			tunnel_drain(d.tun, 0);
 	} else {
 		log_info("ready: %zu listener(s), control socket %s", d.conf->nlisteners,
 			 d.conf->global.control_socket);
@@ -840,6 +878,9 @@ int daemon_run(const char *path)
 	for (int i = 0; i < d.nworkers && d.workers; i++)
 		worker_deinit(&d.workers[i]);
 	free(d.workers);
+	tunnel_free(d.tun);
+	if (d.tun_conf && d.tun_conf != d.conf)
+		conf_free(d.tun_conf);
 	while (d.lsns) {
 		struct lsn *l = d.lsns;
 		d.lsns = l->next;

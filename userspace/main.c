@@ -28,6 +28,7 @@ static void usage(FILE *f)
 		"        SIGTERM/SIGINT stop accepting and let flows drain\n"
 		"  kfwd check -c FILE      validate FILE; print FILE:LINE: message per problem\n"
 		"  kfwd stats [--json] [-c FILE | -s SOCKET]\n"
+		"  kfwd tunnel key-update [-c FILE | -s SOCKET]   force a QUIC key update\n"
 		"        counters of the running instance that FILE (or SOCKET) names;\n"
 		"        with neither, the only instance under " CTL_DIR "/\n"
 		"  kfwd flows [--json] [-c FILE | -s SOCKET]\n"
@@ -285,6 +286,12 @@ int main(int argc, char **argv)
 		cmd = argv[1];
 		argc--;
 		argv++;
+		/* Two-word commands: "tunnel key-update". */
+		if (!strcmp(cmd, "tunnel") && argc > 1 && argv[1][0] != '-') {
+			cmd = !strcmp(argv[1], "key-update") ? "tunnel key-update" : argv[1];
+			argc--;
+			argv++;
+		}
 	}
 	if (!strcmp(cmd, "passwd"))
 		return cmd_passwd(argc, argv);
@@ -310,6 +317,8 @@ int main(int argc, char **argv)
 		return cmd_inspect(&o, "stats");
 	if (!strcmp(cmd, "flows"))
 		return cmd_inspect(&o, "flows");
+	if (!strcmp(cmd, "tunnel key-update"))
+		return cmd_inspect(&o, "tunnel key-update");
 	if (!strcmp(cmd, "schema"))
 		return cmd_schema();
 	if (!strcmp(cmd, "help")) {

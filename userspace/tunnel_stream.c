@@ -1,0 +1,728 @@
+/*
+ * TCP <-> HTTP/3 CONNECT relay, both sides. Client: a TCP connection on a
+ * via-tunnel listener (forward: to listener.target; connect: to the
+ * authority of the HTTP/1.1 CONNECT it sends first) becomes a CONNECT
+ * stream. Server: a CONNECT stream is checked against upstreams.allow,
+ * dialled, answered, then relayed.
+ *
+ * Flow control end to end: TCP bytes sit in a fixed ring until QUIC acks
+ * them (reading stops when it is full); QUIC bytes are credited back to the
+ * peer only once written to the TCP socket, so what waits for a slow TCP
+ * reader is bounded by the stream window. FIN maps to FIN, RST to reset.
+ *
+ * An HTTP request stream (mode http) fits the same object: its request head
+ * goes out through nghttp3_conn_submit_request with :method/:scheme/:path,
+ * the body through the same ring and read_data callback, and the response
+ * head arrives through tstream_header/tstream_end_headers, where the kind
+ * decides what is written to the TCP side.
+ */
+#include "log.h"
+#include "tunnel_int.h"
+#include "tunnel_parse.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define HEAD_LIMIT_DEFAULT   8192
+#define DIAL_TIMEOUT_DEFAULT 5000
+#define REQUEST_TIMEOUT_MS   30000 /* a CONNECT head must arrive within this */
+
+enum ts_kind { TS_FORWARD, TS_CONNECT, TS_SERVER };
+enum ts_phase { TP_REQUEST, TP_WAIT, TP_DIAL, TP_RELAY };
+
+struct tstream {
+	struct tunnel *t;
+	struct tconn *c; /* NULL once detached from its QUIC stream */
+	int64_t sid;
+	int kind, phase;
+	struct loop_io io;                  /* the TCP socket, fd -1 once closed */
+	struct loop_timer timer;            /* request head / dial deadline */
+	struct conf_listener *lc;           /* client side */
+	uint8_t *up;                        /* TCP -> QUIC ring, TUN_UP_CAP bytes */
+	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
+	bool tcp_eof, fin_given, blocked;
+	uint8_t *down; /* QUIC -> TCP bytes waiting for the socket */
+	size_t down_off, down_len, down_cap;
+	bool peer_fin, tcp_shut;
+	char *head; /* connect: the request head read so far */
+	size_t head_len;
+	int status; /* response :status (client) */
+	char method[16];
+	char authority[TPARSE_HOST_MAX + 8];
+	char proxy_status[160];
+	bool bad_header;
+	bool freed;
+	struct tstream *next, *prev;
+};
+
+static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events);
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void ts_link(struct tstream *s, struct tconn *c)
+{
+	s->c = c;
+	s->next = c->streams;
+	s->prev = NULL;
+	if (c->streams)
+		c->streams->prev = s;
+	c->streams = s;
+	c->nstreams++;
+}
+
+static void ts_unlink(struct tstream *s)
+{
+	struct tconn *c = s->c;
+	if (!c)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	c->nstreams--;
+	s->c = NULL;
+	if (c->h3 && s->sid >= 0)
+		nghttp3_conn_set_stream_user_data(c->h3, s->sid, NULL);
+	if (s->sid >= 0)
+		ngtcp2_conn_set_stream_user_data(c->conn, s->sid, NULL);
+}
+
+static void ts_close_tcp(struct tstream *s, bool rst)
+{
+	if (s->io.fd < 0)
+		return;
+	if (rst) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	loop_del(s->t->loop, &s->io);
+	close(s->io.fd);
+	s->io.fd = -1;
+}
+
+static void ts_free_mem(void *arg)
+{
+	struct tstream *s = arg;
+	free(s->up);
+	free(s->down);
+	free(s->head);
+	free(s);
+}
+
+/* Drop everything; the memory goes after the batch (events may still name it). */
+static void ts_free(struct tstream *s, bool rst)
+{
+	if (s->freed)
+		return;
+	s->freed = true;
+	struct tunnel *t = s->t;
+	ts_close_tcp(s, rst);
+	loop_timer_cancel(t->loop, &s->timer);
+	ts_unlink(s);
+	if (s->lc)
+		conf_listener_unref(s->lc);
+	if (loop_defer(t->loop, ts_free_mem, s))
+		log_err("tunnel: out of memory: a stream's buffers leak");
+	tun_stream_gone(t);
+}
+
+static struct tstream *ts_new(struct tunnel *t, int kind)
+{
+	struct tstream *s = calloc(1, sizeof(*s));
+	if (!s || !(s->up = malloc(TUN_UP_CAP))) {
+		free(s);
+		return NULL;
+	}
+	s->t = t;
+	s->kind = kind;
+	s->sid = -1;
+	s->io.fd = -1;
+	s->io.fn = ts_io_cb;
+	return s;
+}
+
+/* Reset the QUIC stream both ways (the TCP side failed or was reset). */
+static void ts_reset_stream(struct tstream *s)
+{
+	struct tconn *c = s->c;
+	if (!c || s->sid < 0)
+		return;
+	nghttp3_conn_shutdown_stream_write(c->h3, s->sid);
+	ngtcp2_conn_shutdown_stream(c->conn, 0, s->sid, NGHTTP3_H3_CONNECT_ERROR);
+	tun_kick(c);
+}
+
+/* Send a small HTTP/1.1 reply to a connect-mode client and close. */
+static void ts_reply(struct tstream *s, int status, const char *detail)
+{
+	char r[512];
+	int n = status == 200
+	            ? snprintf(r, sizeof(r), "HTTP/1.1 200 %s\r\n\r\n", tparse_reason(200))
+	            : snprintf(r, sizeof(r),
+	                       "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: 0\r\nConnection: "
+	                       "close\r\n\r\n",
+	                       status, tparse_reason(status), detail ? "Proxy-Status: " : "",
+	                       detail ? detail : "", detail ? "\r\n" : "");
+	if (s->io.fd >= 0 && write(s->io.fd, r, (size_t)n) != n)
+		log_debug("tunnel: stream: reply %d not fully written", status);
+}
+
+/* ---- TCP -> QUIC -------------------------------------------------------- */
+
+nghttp3_ssize tstream_read_data(nghttp3_conn *h3, int64_t sid, nghttp3_vec *vec, size_t veccnt,
+                                uint32_t *pflags, void *ud, void *sud)
+{
+	struct tstream *s = sud;
+	if (!s)
+		return NGHTTP3_ERR_CALLBACK_FAILURE;
+	uint64_t avail = s->up_tail - s->up_sent;
+	if (!avail) {
+		if (s->tcp_eof) {
+			*pflags |= NGHTTP3_DATA_FLAG_EOF;
+			s->fin_given = true;
+			return 0;
+		}
+		s->blocked = true;
+		return NGHTTP3_ERR_WOULDBLOCK;
+	}
+	size_t pos = (size_t)(s->up_sent & (TUN_UP_CAP - 1));
+	size_t first = TUN_UP_CAP - pos < avail ? TUN_UP_CAP - pos : (size_t)avail;
+	size_t n = 0;
+	vec[n++] = (nghttp3_vec){.base = s->up + pos, .len = first};
+	if (first < avail && veccnt > 1)
+		vec[n++] = (nghttp3_vec){.base = s->up, .len = (size_t)avail - first};
+	for (size_t i = 0; i < n; i++)
+		s->up_sent += vec[i].len;
+	if (s->tcp_eof && s->up_sent == s->up_tail) {
+		*pflags |= NGHTTP3_DATA_FLAG_EOF;
+		s->fin_given = true;
+	}
+	return (nghttp3_ssize)n;
+}
+
+/* Tell nghttp3 there is data (or EOF) again. */
+static void ts_resume(struct tstream *s)
+{
+	if (s->blocked && s->c && s->sid >= 0) {
+		s->blocked = false;
+		nghttp3_conn_resume_stream(s->c->h3, s->sid);
+		tun_kick(s->c);
+	}
+}
+
+/* Read the TCP socket into the ring until EAGAIN, EOF or a full ring. */
+static int ts_read_up(struct tstream *s)
+{
+	while (!s->tcp_eof && s->io.fd >= 0) {
+		uint64_t used = s->up_tail - s->up_head;
+		if (used == TUN_UP_CAP)
+			return 0; /* resumed by tstream_acked */
+		size_t pos = (size_t)(s->up_tail & (TUN_UP_CAP - 1));
+		size_t freeb = TUN_UP_CAP - (size_t)used;
+		struct iovec iov[2] = {
+		    {s->up + pos, TUN_UP_CAP - pos < freeb ? TUN_UP_CAP - pos : freeb}, {s->up, 0}};
+		iov[1].iov_len = freeb - iov[0].iov_len;
+		ssize_t n = readv(s->io.fd, iov, iov[1].iov_len ? 2 : 1);
+		if (n > 0) {
+			s->up_tail += (uint64_t)n;
+			s->t->st.stream_bytes_up += (uint64_t)n;
+			ts_resume(s);
+			continue;
+		}
+		if (n == 0) {
+			s->tcp_eof = true;
+			ts_resume(s);
+			return 0;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		return -errno;
+	}
+	return 0;
+}
+
+void tstream_acked(struct tstream *s, uint64_t n)
+{
+	bool was_full = s->up_tail - s->up_head == TUN_UP_CAP;
+	s->up_head += n;
+	if (was_full && s->phase == TP_RELAY && ts_read_up(s))
+		ts_reset_stream(s);
+}
+
+/* ---- QUIC -> TCP -------------------------------------------------------- */
+
+/* Write what waits for the TCP socket; credit QUIC for what went. */
+static int ts_flush_down(struct tstream *s)
+{
+	while (s->down_len && s->io.fd >= 0) {
+		ssize_t n = write(s->io.fd, s->down + s->down_off, s->down_len);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		s->down_off += (size_t)n;
+		s->down_len -= (size_t)n;
+		s->t->st.stream_bytes_down += (uint64_t)n;
+		if (s->c) {
+			th3_consumed(s->c, s->sid, (size_t)n);
+			tun_kick(s->c);
+		}
+	}
+	if (!s->down_len)
+		s->down_off = 0;
+	if (!s->down_len && s->peer_fin && !s->tcp_shut && s->io.fd >= 0) {
+		shutdown(s->io.fd, SHUT_WR);
+		s->tcp_shut = true;
+	}
+	/* Detached (the QUIC stream closed first): done once everything is out. */
+	if (!s->c && !s->down_len && s->tcp_shut)
+		ts_free(s, false);
+	return 0;
+}
+
+int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
+{
+	if (s->io.fd < 0) {
+		th3_consumed(s->c, s->sid, len); /* TCP side gone: discard, keep credit flowing */
+		return 0;
+	}
+	if (s->down_len + s->down_off + len > s->down_cap) {
+		if (s->down_off) {
+			memmove(s->down, s->down + s->down_off, s->down_len);
+			s->down_off = 0;
+		}
+		size_t cap = s->down_cap ? s->down_cap : 65536;
+		while (cap < s->down_len + len)
+			cap *= 2;
+		if (cap > s->down_cap) {
+			uint8_t *d = realloc(s->down, cap);
+			if (!d)
+				return -ENOMEM;
+			s->down = d;
+			s->down_cap = cap;
+		}
+	}
+	memcpy(s->down + s->down_off + s->down_len, data, len);
+	s->down_len += len;
+	if (s->phase == TP_RELAY && ts_flush_down(s)) {
+		ts_close_tcp(s, true);
+		ts_reset_stream(s);
+	}
+	return 0;
+}
+
+void tstream_end_stream(struct tstream *s)
+{
+	s->peer_fin = true;
+	if (s->phase == TP_RELAY)
+		ts_flush_down(s);
+}
+
+void tstream_peer_reset(struct tstream *s, uint64_t code)
+{
+	/* The peer's TCP side was reset (or it gave up): reset ours, both ways. */
+	log_debug("tunnel: stream %lld reset by the peer (0x%llx)", (long long)s->sid,
+	          (unsigned long long)code);
+	ts_close_tcp(s, true);
+	if (s->c && s->sid >= 0) {
+		ngtcp2_conn_shutdown_stream(s->c->conn, 0, s->sid, NGHTTP3_H3_CONNECT_ERROR);
+		tun_kick(s->c);
+	}
+}
+
+void tstream_closed(struct tstream *s, uint64_t code)
+{
+	bool clean = code == NGHTTP3_H3_NO_ERROR;
+	ts_unlink(s);
+	if (clean && s->io.fd >= 0 && (s->down_len || !s->tcp_shut) && s->phase == TP_RELAY) {
+		ts_flush_down(s); /* finishes (and frees) once the bytes are out */
+		return;
+	}
+	ts_free(s, !clean);
+}
+
+void tstream_cut_all(struct tconn *c)
+{
+	while (c->streams) {
+		struct tstream *s = c->streams;
+		if (s->kind == TS_CONNECT && s->phase == TP_WAIT)
+			ts_reply(s, 503,
+			         "kfwd; error=destination_unavailable; details=\"tunnel down\"");
+		ts_free(s, s->kind != TS_CONNECT || s->phase != TP_WAIT);
+	}
+}
+
+/* ---- the TCP socket's events -------------------------------------------- */
+
+static void ts_server_dialled(struct tstream *s);
+static void ts_client_request(struct tstream *s);
+static void ts_respond_error(struct tstream *s, int status, const char *proxy_status);
+
+static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct tstream *s = container_of(io, struct tstream, io);
+	if (s->phase == TP_DIAL) {
+		ts_server_dialled(s);
+		return;
+	}
+	if (s->phase == TP_REQUEST) {
+		ts_client_request(s);
+		return;
+	}
+	if (s->phase == TP_RELAY && ts_flush_down(s) < 0)
+		goto reset;
+	if (s->freed || s->io.fd < 0)
+		return;
+	if (ts_read_up(s) < 0)
+		goto reset;
+	return;
+reset:
+	log_debug("tunnel: stream %lld: TCP side reset", (long long)s->sid);
+	ts_close_tcp(s, true);
+	ts_reset_stream(s);
+	if (!s->c)
+		ts_free(s, true);
+}
+
+static void ts_timer_cb(struct loop *l, struct loop_timer *tm)
+{
+	struct tstream *s = container_of(tm, struct tstream, timer);
+	if (s->phase == TP_DIAL) {
+		log_info("tunnel: CONNECT %s: connect timed out", s->authority);
+		s->t->st.streams_refused++;
+		ts_respond_error(s, 504, "kfwd; error=connection_timeout");
+	} else if (s->phase == TP_REQUEST) {
+		ts_free(s, false);
+	}
+}
+
+/* ---- headers ------------------------------------------------------------ */
+
+static void copy_field(char *dst, size_t n, const uint8_t *v, size_t vl)
+{
+	if (vl >= n)
+		vl = n - 1;
+	memcpy(dst, v, vl);
+	dst[vl] = 0;
+}
+
+void tstream_header(struct tstream *s, const uint8_t *name, size_t nl, const uint8_t *val,
+                    size_t vl)
+{
+#define IS(lit) (nl == sizeof(lit) - 1 && !memcmp(name, lit, nl))
+	if (s->kind == TS_SERVER) {
+		if (IS(":method"))
+			copy_field(s->method, sizeof(s->method), val, vl);
+		else if (IS(":authority"))
+			copy_field(s->authority, sizeof(s->authority), val, vl);
+		else if (IS(":scheme") || IS(":path") || IS(":protocol"))
+			s->bad_header = true; /* plain CONNECT has neither (RFC 9114 4.4) */
+		return;
+	}
+	if (IS(":status")) {
+		char v[8];
+		copy_field(v, sizeof(v), val, vl);
+		s->status = atoi(v);
+	} else if (IS("proxy-status")) {
+		copy_field(s->proxy_status, sizeof(s->proxy_status), val, vl);
+	}
+#undef IS
+}
+
+/* ---- server side -------------------------------------------------------- */
+
+int tstream_server_begin(struct tconn *c, int64_t sid)
+{
+	struct tstream *s = ts_new(c->t, TS_SERVER);
+	if (!s)
+		return -ENOMEM;
+	s->sid = sid;
+	s->phase = TP_WAIT;
+	s->timer.fn = ts_timer_cb;
+	ts_link(s, c);
+	nghttp3_conn_set_stream_user_data(c->h3, sid, s);
+	ngtcp2_conn_set_stream_user_data(c->conn, sid, s);
+	c->t->st.streams_total++;
+	return 0;
+}
+
+static int ts_respond(struct tstream *s, const char *status, const char *proxy_status, bool body)
+{
+	nghttp3_nv nv[2] = {
+	    {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status), NGHTTP3_NV_FLAG_NONE},
+	    {(uint8_t *)"proxy-status", (uint8_t *)proxy_status, 12,
+	     proxy_status ? strlen(proxy_status) : 0, NGHTTP3_NV_FLAG_NONE},
+	};
+	nghttp3_data_reader dr = {.read_data = tstream_read_data};
+	int rv = nghttp3_conn_submit_response(s->c->h3, s->sid, nv, proxy_status ? 2 : 1,
+	                                      body ? &dr : NULL);
+	tun_kick(s->c);
+	return rv ? -EPROTO : 0;
+}
+
+static void ts_respond_error(struct tstream *s, int status, const char *proxy_status)
+{
+	char st[8];
+	snprintf(st, sizeof(st), "%d", status);
+	loop_timer_cancel(s->t->loop, &s->timer);
+	ts_close_tcp(s, false);
+	s->phase = TP_WAIT;
+	if (!s->c)
+		return;
+	/* The response ends our side; the client resets its side when it reads
+	 * a non-2xx answer, and what it sent meanwhile is credited and dropped. */
+	if (ts_respond(s, st, proxy_status, false))
+		ts_reset_stream(s);
+}
+
+static void ts_server_request(struct tstream *s)
+{
+	struct tunnel *t = s->t;
+	char host[TPARSE_HOST_MAX], ps[300];
+	uint16_t port;
+	if (strcmp(s->method, "CONNECT") || s->bad_header) {
+		log_info("tunnel: stream %lld: %s refused: only plain CONNECT is served",
+		         (long long)s->sid, s->method);
+		t->st.streams_refused++;
+		ts_respond_error(s, 501, "kfwd; error=http_request_error");
+		return;
+	}
+	if (tparse_authority(s->authority, host, sizeof(host), &port)) {
+		log_info("tunnel: CONNECT \"%s\": malformed authority", s->authority);
+		t->st.streams_refused++;
+		ts_respond_error(s, 400, "kfwd; error=http_request_error");
+		return;
+	}
+	if (!tallow_check(t, host, port)) {
+		log_info("tunnel: CONNECT %s refused by upstreams.allow", s->authority);
+		t->st.streams_refused++;
+		ts_respond_error(s, 403, "kfwd; error=destination_ip_prohibited");
+		return;
+	}
+	/* Names resolve here, blocking the tunnel thread (see the report: to move
+	 * to a resolver thread). Numeric hosts never touch the resolver. */
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	int rv = getaddrinfo(host, portstr, &hints, &ai);
+	if (rv) {
+		log_info("tunnel: CONNECT %s: cannot resolve %s: %s", s->authority, host,
+		         gai_strerror(rv));
+		snprintf(ps, sizeof(ps), "kfwd; error=dns_error; details=\"%s\"", gai_strerror(rv));
+		t->st.streams_refused++;
+		ts_respond_error(s, 502, ps);
+		return;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int err = fd < 0 ? errno : 0;
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS)
+		err = errno;
+	freeaddrinfo(ai);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		log_info("tunnel: CONNECT %s: %s", s->authority, strerror(err));
+		snprintf(ps, sizeof(ps), "kfwd; error=destination_unavailable; details=\"%s\"",
+		         strerror(err));
+		t->st.streams_refused++;
+		ts_respond_error(s, 502, ps);
+		return;
+	}
+	s->io.fd = fd;
+	s->phase = TP_DIAL;
+	loop_add(t->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+	int ms = t->conf->upstreams.connect_timeout_ms;
+	loop_timer_set(t->loop, &s->timer, ms > 0 ? (uint64_t)ms : DIAL_TIMEOUT_DEFAULT);
+}
+
+static void ts_server_dialled(struct tstream *s)
+{
+	int err = 0;
+	socklen_t el = sizeof(err);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (!err && getpeername(s->io.fd, (struct sockaddr *)&ss, &sl))
+		return; /* still connecting */
+	if (err) {
+		char ps[300];
+		log_info("tunnel: CONNECT %s: %s", s->authority, strerror(err));
+		snprintf(ps, sizeof(ps), "kfwd; error=%s; details=\"%s\"",
+		         err == ECONNREFUSED ? "connection_refused" : "destination_unavailable",
+		         strerror(err));
+		s->t->st.streams_refused++;
+		ts_respond_error(s, 502, ps);
+		return;
+	}
+	loop_timer_cancel(s->t->loop, &s->timer);
+	if (!s->c || ts_respond(s, "200", NULL, true)) {
+		ts_free(s, true);
+		return;
+	}
+	log_debug("tunnel: CONNECT %s: connected", s->authority);
+	s->phase = TP_RELAY;
+	ts_io_cb(s->t->loop, &s->io, EPOLLIN | EPOLLOUT);
+}
+
+int tstream_end_headers(struct tstream *s)
+{
+	if (s->kind == TS_SERVER) {
+		if (s->phase == TP_WAIT && s->io.fd < 0)
+			ts_server_request(s);
+		return 0;
+	}
+	if (s->phase != TP_WAIT)
+		return 0; /* trailers or a second head: ignored */
+	if (s->status >= 200 && s->status < 300) {
+		if (s->kind == TS_CONNECT)
+			ts_reply(s, 200, NULL);
+		s->phase = TP_RELAY;
+		ts_io_cb(s->t->loop, &s->io, EPOLLIN | EPOLLOUT);
+		return 0;
+	}
+	log_info("tunnel: %s %s: the peer answered %d%s%s", s->lc->name, s->authority, s->status,
+	         s->proxy_status[0] ? ": " : "", s->proxy_status);
+	s->t->st.streams_refused++;
+	if (s->kind == TS_CONNECT) {
+		int st = s->status == 403 || s->status == 504 || s->status == 400 ? s->status : 502;
+		ts_reply(s, st, s->proxy_status[0] ? s->proxy_status : NULL);
+	}
+	ts_close_tcp(s, s->kind == TS_FORWARD);
+	ts_reset_stream(s);
+	return 0;
+}
+
+/* ---- client side -------------------------------------------------------- */
+
+/* Open the CONNECT stream for authority. Return 0, -ENOTCONN (tunnel down) or
+ * -EAGAIN (the peer's stream limit is reached). */
+static int ts_client_open(struct tstream *s, const char *authority)
+{
+	struct tconn *c = tun_client_up(s->t);
+	if (!c)
+		return -ENOTCONN;
+	int64_t sid;
+	if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, s))
+		return -EAGAIN;
+	snprintf(s->authority, sizeof(s->authority), "%s", authority);
+	nghttp3_nv nv[2] = {
+	    {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, NGHTTP3_NV_FLAG_NONE},
+	    {(uint8_t *)":authority", (uint8_t *)s->authority, 10, strlen(s->authority),
+	     NGHTTP3_NV_FLAG_NONE},
+	};
+	nghttp3_data_reader dr = {.read_data = tstream_read_data};
+	if (nghttp3_conn_submit_request(c->h3, sid, nv, 2, &dr, s)) {
+		ngtcp2_conn_shutdown_stream(c->conn, 0, sid, NGHTTP3_H3_INTERNAL_ERROR);
+		return -EPROTO;
+	}
+	s->sid = sid;
+	s->phase = TP_WAIT;
+	ts_link(s, c);
+	s->t->st.streams_total++;
+	tun_kick(c);
+	return 0;
+}
+
+static void ts_client_request(struct tstream *s)
+{
+	size_t limit = s->lc->header_limit > 0 ? (size_t)s->lc->header_limit : HEAD_LIMIT_DEFAULT;
+	if (!s->head && !(s->head = malloc(limit))) {
+		ts_free(s, true);
+		return;
+	}
+	for (;;) {
+		if (s->head_len == limit)
+			break;
+		ssize_t n = read(s->io.fd, s->head + s->head_len, limit - s->head_len);
+		if (n > 0) {
+			s->head_len += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			ts_free(s, false); /* gone before asking anything */
+			return;
+		}
+		if (errno == EAGAIN)
+			break;
+	}
+	struct tparse_connect req;
+	int rc = tparse_connect(s->head, s->head_len, limit, &req);
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		int st = rc == -E2BIG ? 431 : rc == -EPROTO ? 405 : 400;
+		log_info("listener %s: bad CONNECT request: answered %d", s->lc->name, st);
+		ts_reply(s, st, NULL);
+		ts_free(s, false);
+		return;
+	}
+	loop_timer_cancel(s->t->loop, &s->timer);
+	/* Bytes pipelined behind the head go first, in order. */
+	size_t extra = s->head_len - req.head_len;
+	memcpy(s->up, s->head + req.head_len, extra);
+	s->up_tail = extra;
+	s->t->st.stream_bytes_up += extra;
+	free(s->head);
+	s->head = NULL;
+	int err = ts_client_open(s, req.authority);
+	if (err) {
+		char ps[400];
+		snprintf(ps, sizeof(ps), "kfwd; error=destination_unavailable; details=\"%s\"",
+		         err == -ENOTCONN ? "tunnel down" : "tunnel stream limit");
+		s->t->st.streams_refused++;
+		ts_reply(s, 503, ps);
+		ts_free(s, false);
+		return;
+	}
+	ts_io_cb(s->t->loop, &s->io, EPOLLIN);
+}
+
+static void ts_client_new(struct tlsn *tl, int fd)
+{
+	struct tunnel *t = tl->t;
+	struct tstream *s = ts_new(t, tl->lc->mode == MODE_CONNECT ? TS_CONNECT : TS_FORWARD);
+	if (!s) {
+		close(fd);
+		return;
+	}
+	s->lc = conf_listener_ref(tl->lc);
+	s->io.fd = fd;
+	s->timer.fn = ts_timer_cb;
+	if (s->kind == TS_CONNECT) {
+		s->phase = TP_REQUEST;
+		loop_timer_set(t->loop, &s->timer, REQUEST_TIMEOUT_MS);
+	} else if (ts_client_open(s, tl->lc->target)) {
+		/* A forward has no way to say why: the reset is the answer. */
+		t->st.streams_refused++;
+		ts_free(s, true);
+		return;
+	}
+	if (loop_add(t->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
+		ts_reset_stream(s);
+		ts_free(s, true);
+	}
+}
+
+void tstream_accept_cb(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct tlsn *tl = container_of(io, struct tlsn, io);
+	for (;;) {
+		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("listener %s: accept: %s", tl->lc->name, strerror(errno));
+			return;
+		}
+		ts_client_new(tl, fd);
+	}
+}

@@ -3,6 +3,7 @@
 #include "fastpath.h"
 #include "log.h"
 #include "probe.h"
+#include "proxy.h"
 #include "xdp.h"
 
 #include <errno.h>
@@ -232,6 +233,7 @@ void worker_flow_done(struct worker *w)
 static void drain_timer_cb(struct loop *l, struct loop_timer *t)
 {
 	struct worker *w = container_of(t, struct worker, drain_timer);
+	proxy_cut_all(w);
 	tcp_cut_all(w);
 	udp_cut_all(w);
 	loop_stop(l);
@@ -326,9 +328,11 @@ static void *worker_main(void *arg)
 	if (err)
 		log_err("worker %d: event loop: %s", w->id, strerror(-err));
 	/* Flows are gone (drained or cut); drop what is left of the listeners. */
+	proxy_cut_all(w);
 	tcp_cut_all(w);
 	udp_cut_all(w);
 	loop_run_once(w->loop, 0);
+	proxy_worker_free(w);
 	while (w->lsns)
 		wlsn_close(w->lsns);
 	__atomic_store_n(&w->exited, 1, __ATOMIC_RELEASE);

@@ -3,6 +3,8 @@
  * derived globals, and errors sorted by line. Per-key parsing is in
  * conf_keys.c, the tunnel's cross-checks in conf_tunnel.c.
  */
+#include "acl.h"
+#include "auth.h"
 #include "conf.h"
 #include "conf_schema.h"
 
@@ -24,6 +26,11 @@ void conf_listener_unref(struct conf_listener *l)
 {
 	if (!l || __atomic_sub_fetch(&l->refcnt, 1, __ATOMIC_ACQ_REL))
 		return;
+	acl_free(l->acl_allow);
+	acl_free(l->acl_deny);
+	acl_free(l->acl_default);
+	auth_db_free(l->auth_db);
+	free(l->dns.servers);
 	conf_fields_free(conf_listener_keys, conf_nlistener_keys, l);
 	free(l);
 }
@@ -288,6 +295,8 @@ static int conf_parse(config_t *cfg, struct conf_ctx *x, struct conf *c)
 	if (conf_check_tunnel(x, c))
 		rc = -EINVAL;
 	if (check_xdp(x, c))
+		rc = -EINVAL;
+	if (conf_check_proxy(x, c))
 		rc = -EINVAL;
 	if (derive_globals(x, c))
 		rc = -EINVAL;

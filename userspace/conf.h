@@ -54,6 +54,25 @@ struct conf_prefixlist {
 #define CONF_ACCEPT_WIREGUARD 0x2 /* WireGuard handshake initiation */
 #define CONF_ACCEPT_OTHER     0x4 /* anything else */
 
+/* global.dns: the resolver of the CONNECT proxy. */
+struct conf_dns {
+	char *servers;           /* "ip[:port],..." or NULL: /etc/resolv.conf */
+	int min_ttl_s, max_ttl_s, neg_ttl_s;
+	int timeout_ms;          /* per query try */
+	int tries;
+	int happy_delay_ms;      /* RFC 8305 connection attempt delay */
+};
+
+/* conf_listener.auth: proxy authentication (mode connect). */
+enum conf_auth_type { AUTH_NONE, AUTH_BASIC };
+struct conf_auth {
+	int type;                /* enum conf_auth_type; AUTH_NONE when the group is absent */
+	char *users_file;        /* absolute; `kfwd passwd` lines */
+};
+
+struct acl;
+struct auth_db;
+
 struct conf_listener {
 	int refcnt;              /* atomic; conf_listener_ref/unref */
 	int line;                /* where the listener's group starts */
@@ -80,6 +99,18 @@ struct conf_listener {
 	char *target;            /* via tunnel, mode forward: "host:port" the peer dials */
 	bool forwarded;          /* mode http: add a Forwarded header (RFC 7239) */
 	int header_limit;        /* mode http/connect: request header block limit, bytes */
+	/* The CONNECT proxy (mode connect, via direct): */
+	struct conf_strlist allow; /* ACL patterns (acl.h) a target must match, if any */
+	struct conf_strlist deny;  /* ACL patterns a target must not match */
+	struct conf_auth auth;
+	int request_timeout_ms;  /* the request head must be complete by then (408) */
+	bool log_client_address; /* name the client in access-log records */
+	/* Built by conf_check_proxy from the keys above, freed with the listener: */
+	struct acl *acl_allow, *acl_deny;
+	struct acl *acl_default; /* loopback, link-local, unspecified, our own binds */
+	struct auth_db *auth_db; /* loaded users_file, NULL without auth */
+	uint64_t auth_gen;       /* unique per load of auth_db: keys the auth caches */
+	struct conf_dns dns;     /* copy of global.dns (servers owned) for the workers */
 };
 
 struct conf_global {
@@ -92,6 +123,7 @@ struct conf_global {
 	struct conf_strlist interfaces; /* XDP attaches here; empty: no XDP */
 	bool xdp_forward;        /* forward installed UDP flows in XDP */
 	int shutdown_grace_ms;
+	struct conf_dns dns;
 };
 
 enum conf_tunnel_role { TUNNEL_NONE, TUNNEL_CLIENT, TUNNEL_SERVER };

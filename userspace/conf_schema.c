@@ -13,6 +13,8 @@ static const char *const role_names[] = {"client", "server", NULL};
 static const char *const cc_names[] = {"cubic", "reno", "bbr", NULL};
 /* Bit i is (1 << i): the order of CONF_ACCEPT_*. */
 static const char *const accept_names[] = {"quic", "wireguard", "other", NULL};
+/* Stored as 1 + index (AUTH_BASIC): 0 is "no auth group". */
+static const char *const auth_names[] = {"basic", NULL};
 
 #define G(f) offsetof(struct conf_global, f)
 const struct conf_key conf_global_keys[] = {
@@ -60,6 +62,26 @@ const struct conf_key conf_global_keys[] = {
     {"shutdown_grace_ms", K_INT, 0, G(shutdown_grace_ms), 0, 3600000, "10000", NULL,
      "On SIGTERM/SIGINT, how long live flows may drain after listeners close before "
      "they are cut."},
+    {"dns", K_GROUP, 0, G(dns), 0, 0, "global.dns", NULL,
+     "The resolver of `mode = \"connect\"` listeners; every key has a default."},
+};
+
+static const struct conf_key conf_dns_keys[] = {
+    {"servers", K_STR, 0, G(dns.servers) - G(dns), 1, 1024, "(none: /etc/resolv.conf)", NULL,
+     "Name servers as `IP[:PORT],...` (IPv6: `[addr]:port`), replacing the system's."},
+    {"min_ttl_s", K_INT, 0, G(dns.min_ttl_s) - G(dns), 0, 86400, "5", NULL,
+     "Answers are cached for at least this long, whatever their TTL."},
+    {"max_ttl_s", K_INT, 0, G(dns.max_ttl_s) - G(dns), 0, 604800, "300", NULL,
+     "Answers are cached for at most this long."},
+    {"neg_ttl_s", K_INT, 0, G(dns.neg_ttl_s) - G(dns), 0, 86400, "5", NULL,
+     "How long a failed name (no such name, no address) is remembered; 0: not at all."},
+    {"timeout_ms", K_INT, 0, G(dns.timeout_ms) - G(dns), 100, 60000, "2000", NULL,
+     "How long one query to one server may take before it is retried."},
+    {"tries", K_INT, 0, G(dns.tries) - G(dns), 1, 10, "2", NULL,
+     "Tries per server before the name counts as unresolved (502)."},
+    {"happy_delay_ms", K_INT, 0, G(dns.happy_delay_ms) - G(dns), 10, 10000, "250", NULL,
+     "Happy Eyeballs (RFC 8305): start connecting to the next address when the previous "
+     "attempt has not completed after this long."},
 };
 #undef G
 
@@ -75,8 +97,11 @@ const struct conf_key conf_listener_keys[] = {
      "`forward`: relay every connection or datagram flow to a backend (with `via = "
      "\"tunnel\"`: to `target`, dialled by the tunnel's peer). `http`: HTTP/1.1 requests, "
      "carried as HTTP/3 requests to the peer's `upstreams.http`. `connect`: an HTTP "
-     "CONNECT proxy whose targets the peer dials if its `upstreams.allow` permits. "
-     "`http` and `connect` need `via = \"tunnel\"` for now."},
+     "CONNECT proxy: with `via = \"direct\"` kfwd checks the target against `allow`, "
+     "`deny` and the default deny list, resolves it and connects; with `via = \"tunnel\"` "
+     "the peer dials it if its `upstreams.allow` permits. Other methods are answered "
+     "with 405 (no absolute-form forward proxying yet). `http` needs `via = \"tunnel\"` "
+     "for now."},
     {"backends", K_ADDRLIST, KF_RESOLVE, L(backends), 1, 256, "(required for forward)", NULL,
      "List of `HOST:PORT` tried in order until one connects (TCP); UDP flows use the "
      "first. Names are resolved once, when the config is loaded."},
@@ -135,6 +160,36 @@ const struct conf_key conf_listener_keys[] = {
     {"header_limit", K_INT, 0, L(header_limit), 1024, 1048576, "16384", NULL,
      "`mode = \"http\"` and `\"connect\"`: the largest request header block, in bytes; "
      "a larger one is answered with 431."},
+    {"allow", K_STRLIST, KF_ACL, L(allow), 0, 4096, "(none: every target not denied)", NULL,
+     "`mode = \"connect\"`: if set, a target must match one of these patterns: `host`, "
+     "`*.zone`, an IPv4 or IPv6 address or CIDR prefix, each optionally followed by "
+     "`:port` or `:lo-hi` (IPv6 with a port: `[addr]:port`). A name is allowed by a name "
+     "pattern or, once resolved, by address patterns matching every address. An address "
+     "listed here also lifts the default deny list for it."},
+    {"deny", K_STRLIST, KF_ACL, L(deny), 0, 4096, "(none)", NULL,
+     "`mode = \"connect\"`: targets refused with 403, same patterns as `allow`; checked "
+     "against the requested name and every address it resolves to. Besides these, a "
+     "default list is refused unless `allow` names the address: loopback "
+     "(`127.0.0.0/8`, `::1`, `localhost`, `*.localhost`), link-local (`169.254.0.0/16` with "
+     "the metadata address `169.254.169.254`, `fe80::/10`), unspecified (`0.0.0.0/8`, `::`) "
+     "and the proxy's own listening addresses and ports (each local address for a "
+     "wildcard bind)."},
+    {"auth", K_GROUP, 0, L(auth), 0, 0, "listener.auth", NULL,
+     "`mode = \"connect\"`: require proxy credentials (407 otherwise)."},
+    {"request_timeout_ms", K_INT, 0, L(request_timeout_ms), 100, 600000, "10000", NULL,
+     "`mode = \"connect\"`: the request head must be complete this long after accept; "
+     "else 408."},
+    {"log_client_address", K_BOOL, 0, L(log_client_address), 0, 0, "false", NULL,
+     "`mode = \"connect\"`: name the client's address in access-log records."},
+};
+
+static const struct conf_key conf_auth_keys[] = {
+    {"type", K_ENUM, KF_REQUIRED, L(auth.type) - L(auth), 1, 0, "(required)", auth_names,
+     "`basic`: `Proxy-Authorization: Basic` checked against `users_file`."},
+    {"users_file", K_STR, KF_REQUIRED | KF_PATH | KF_READABLE, L(auth.users_file) - L(auth),
+     1, 4096, "(required)", NULL,
+     "Lines written by `kfwd passwd USER` (salted PBKDF2-SHA256); relative to the config "
+     "file's folder; read at start and at each reload."},
 };
 #undef L
 
@@ -241,6 +296,11 @@ static const struct section sections[] = {
      "Process-wide settings: `global = { ... };`"},
     {"listeners", conf_listener_keys, NKEYS(conf_listener_keys),
      "A list of groups, one per listener: `listeners = ( { ... }, { ... } );`"},
+    {"global.dns", conf_dns_keys, NKEYS(conf_dns_keys),
+     "`global = { dns = { ... }; };` The resolver of `mode = \"connect\"` listeners (c-ares, "
+     "one per worker, with a cache honouring record TTLs within these bounds)."},
+    {"listener.auth", conf_auth_keys, NKEYS(conf_auth_keys),
+     "`listeners = ( { mode = \"connect\"; auth = { ... }; } );`"},
     {"tunnel", conf_tunnel_keys, NKEYS(conf_tunnel_keys),
      "The QUIC tunnel with mutual TLS to one peer: `tunnel = { role = \"client\"; ... };`. "
      "Optional; a server needs no `listeners`."},

@@ -101,4 +101,8 @@ void conf_fields_free(const struct conf_key *keys, size_t nkeys, void *base);
  * sections. Return 0 or -EINVAL, every problem reported. */
 int conf_check_tunnel(struct conf_ctx *x, struct conf *c);
 
+/* conf_proxy.c: checks of the CONNECT proxy's keys; compiles its ACLs and
+ * loads its users file into each mode connect listener. 0 or -EINVAL. */
+int conf_check_proxy(struct conf_ctx *x, struct conf *c);
+
 #endif

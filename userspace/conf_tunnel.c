@@ -136,7 +136,7 @@ static int check_listener(struct conf_ctx *x, const struct conf *c, const struct
 	int rc = 0;
 	if (l->via == VIA_TUNNEL) {
 		rc = check_via_tunnel(x, c, l);
-	} else if (l->mode != MODE_FORWARD) {
+	} else if (l->mode == MODE_HTTP) {
 		conf_err(x, l->line,
 		         "listener \"%s\": mode \"%s\" without via = \"tunnel\" is not implemented "
 		         "yet",

@@ -3,6 +3,7 @@
 #include "fastpath.h"
 #include "log.h"
 #include "probe.h"
+#include "proxy.h"
 #include "sdnotify.h"
 #include "tunnel.h"
 #include "xdp.h"
@@ -238,6 +239,7 @@ void worker_flow_done(struct worker *w)
 static void drain_timer_cb(struct loop *l, struct loop_timer *t)
 {
 	struct worker *w = container_of(t, struct worker, drain_timer);
+	proxy_cut_all(w);
 	tcp_cut_all(w);
 	udp_cut_all(w);
 	loop_stop(l);
@@ -332,9 +334,11 @@ static void *worker_main(void *arg)
 	if (err)
 		log_err("worker %d: event loop: %s", w->id, strerror(-err));
 	/* Flows are gone (drained or cut); drop what is left of the listeners. */
+	proxy_cut_all(w);
 	tcp_cut_all(w);
 	udp_cut_all(w);
 	loop_run_once(w->loop, 0);
+	proxy_worker_free(w);
 	while (w->lsns)
 		wlsn_close(w->lsns);
 	__atomic_store_n(&w->exited, 1, __ATOMIC_RELEASE);
@@ -382,15 +386,20 @@ static void worker_deinit(struct worker *w)
 /* Tell the sockops program about a TCP listener and whether it is fast. */
 static void daemon_fast_port(struct daemon *d, struct lsn *l)
 {
+	/* CONNECT listeners stay on the userspace relay until the proxy hands its
+	 * sockets to the kernel after the 200; registering them as fast would let
+	 * the sockops program claim slots that nothing gives back. */
+	bool want = l->lc->fastpath && l->lc->mode == MODE_FORWARD;
+
 	l->fast = false;
 	if (!d->fp || l->lc->proto != PROTO_TCP)
 		return;
-	int err = fastpath_port_set(d->fp, &l->lc->bind.a, l->id, l->lc->fastpath);
+	int err = fastpath_port_set(d->fp, &l->lc->bind.a, l->id, want);
 	if (err)
 		log_warn("listener %s: fastpath: cannot register its address: %s; userspace path",
 			 l->name, strerror(-err));
 	else
-		l->fast = l->lc->fastpath;
+		l->fast = want;
 }
 
 static void daemon_fast_port_del(struct daemon *d, struct lsn *l)

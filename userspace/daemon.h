@@ -60,6 +60,9 @@ struct wcmd {
 
 struct tcp_conn;
 struct udp_flow;
+struct proxy_conn;
+struct dns;
+struct auth_cache;
 
 struct worker {
 	int id;
@@ -81,6 +84,11 @@ struct worker {
 	struct xdp_ctl *xdp;        /* the XDP program (UDP fast path), NULL when off */
 	int nfast;                  /* live connections on the fast relay */
 	struct loop_timer fold_timer; /* folds their counters into the stats */
+	/* The CONNECT proxy (proxy.c), created on first use: */
+	struct proxy_conn *pconns;  /* connections still negotiating */
+	struct dns *dns;
+	struct auth_cache *acache;
+	uint64_t next_tunnel_id;
 };
 
 /* Listener refcounting across threads. */

@@ -86,6 +86,24 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_access(const char *obj)
+{
+	if (!log_enabled(LOG_INFO))
+		return;
+	struct timespec ts;
+	struct tm tm;
+	char stamp[96];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	/* One fprintf call so lines from worker threads do not interleave. */
+	if (g_fmt == LOG_FMT_JSON)
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"info\",\"access\":%s}\n", stamp, obj);
+	else
+		fprintf(stderr, "%s %-5s access %s\n", stamp, "info", obj);
+}
+
 static int libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
 	enum log_level l = lvl == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG;

@@ -16,6 +16,14 @@ void log_route_libbpf(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int log_enabled(enum log_level level);
 
+/*
+ * One access-log record at info level: obj is a complete JSON object (no
+ * newline). Text format: "<stamp> info  access <obj>"; JSON format: the
+ * usual line with "access":<obj> in place of "msg", so both stay one line
+ * a tool can parse.
+ */
+void log_access(const char *obj);
+
 #define log_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

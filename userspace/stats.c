@@ -10,6 +10,11 @@ static const char *const err_names[ERR__MAX] = {
 	[ERR_RESOURCE] = "resource",               [ERR_BACKEND_UNREACH] = "backend_unreachable",
 	[ERR_SEND] = "send_error",                 [ERR_SHUTDOWN_CUT] = "shutdown_cut",
 	[ERR_RX_OVERFLOW] = "rx_overflow",
+	[ERR_HTTP_400] = "http_400",               [ERR_HTTP_403] = "http_403",
+	[ERR_HTTP_405] = "http_405",               [ERR_HTTP_407] = "http_407",
+	[ERR_HTTP_408] = "http_408",               [ERR_HTTP_431] = "http_431",
+	[ERR_HTTP_502] = "http_502",               [ERR_HTTP_504] = "http_504",
+	[ERR_HTTP_505] = "http_505",               [ERR_CLIENT_GONE] = "client_gone",
 };
 
 const char *stats_err_name(int err)

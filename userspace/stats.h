@@ -19,6 +19,17 @@ enum stats_err {
 	ERR_SEND,             /* UDP: a datagram could not be sent (dropped) */
 	ERR_SHUTDOWN_CUT,     /* still open when the shutdown grace ran out */
 	ERR_RX_OVERFLOW,      /* UDP: datagrams the kernel dropped, listening socket full */
+	/* CONNECT proxy refusals, by the status answered: */
+	ERR_HTTP_400,         /* malformed request head (also 417, 501) */
+	ERR_HTTP_403,         /* target refused by the ACL */
+	ERR_HTTP_405,         /* method other than CONNECT */
+	ERR_HTTP_407,         /* proxy credentials missing or wrong */
+	ERR_HTTP_408,         /* request head not complete within request_timeout_ms */
+	ERR_HTTP_431,         /* request head over header_limit */
+	ERR_HTTP_502,         /* target name not resolved, or connect refused/failed */
+	ERR_HTTP_504,         /* connect to the target timed out */
+	ERR_HTTP_505,         /* HTTP version other than 1.0 / 1.1 */
+	ERR_CLIENT_GONE,      /* client closed before its request was answered */
 	ERR__MAX
 };
 

@@ -7,6 +7,7 @@
  */
 #include "tcp.h"
 #include "log.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +60,9 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 	loop_pending_cancel(l, &c->pend);
 	if (c->fast)
 		tcp_fast_close(c);
+	if (c->px)
+		proxy_tunnel_end(c, reason);
+	free(c->up.pre);
 	if (reset_cli)
 		set_reset_on_close(c->cli.io.fd);
 	if (reset_be)
@@ -123,11 +127,41 @@ static int pipe_open(struct dir *d, int size)
  * Return 1 if the budget ran out with work left, 0 when idle, or a negative
  * value naming who failed: TCP_FAIL_SRC or TCP_FAIL_DST.
  */
+/* Deliver d->pre (bytes that arrived before the relay started) to dst. Return
+ * 1 if some moved, 0 if none could, TCP_FAIL_DST. */
+static int flush_pre(struct dir *d, struct leg *dst, uint64_t *bytes)
+{
+	if (!dst->wr)
+		return 0;
+	ssize_t n = send(dst->io.fd, d->pre + d->preoff, d->prelen - d->preoff,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && errno == EAGAIN)
+		dst->wr = false;
+	else if (n < 0 && errno != EINTR)
+		return TCP_FAIL_DST;
+	if (n <= 0)
+		return 0;
+	d->preoff += (size_t)n;
+	d->bytes += (uint64_t)n;
+	ctr_add(bytes, (uint64_t)n);
+	if (d->preoff == d->prelen) {
+		free(d->pre);
+		d->pre = NULL;
+	}
+	return 1;
+}
+
 static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct dir *d,
 		    uint64_t *bytes)
 {
 	for (int round = 0; round < PUMP_BUDGET; round++) {
 		bool progress = false;
+		if (d->pre) {
+			int r = flush_pre(d, dst, bytes);
+			if (r < 0)
+				return r;
+			progress = r > 0;
+		}
 		if (!d->eof && src->rd && d->inpipe < d->cap) {
 			ssize_t n = splice(src->io.fd, NULL, d->pipe[1], NULL, d->cap - d->inpipe,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -146,11 +180,12 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 				return TCP_FAIL_SRC;
 			}
 		}
-		if (d->inpipe > 0 && dst->wr) {
+		if (d->inpipe > 0 && dst->wr && !d->pre) {
 			ssize_t n = splice(d->pipe[0], NULL, dst->io.fd, NULL, d->inpipe,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				d->inpipe -= (size_t)n;
+				d->bytes += (uint64_t)n;
 				ctr_add(bytes, (uint64_t)n);
 				progress = true;
 			} else if (n < 0 && errno == EAGAIN) {
@@ -159,7 +194,7 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 				return TCP_FAIL_DST;
 			}
 		}
-		if (d->eof && d->inpipe == 0 && !d->shut) {
+		if (d->eof && d->inpipe == 0 && !d->pre && !d->shut) {
 			shutdown(dst->io.fd, SHUT_WR);
 			d->shut = true;
 		}
@@ -352,6 +387,63 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
 	loop_timer_set(l, t, idle - since);
 }
 
+/* The fields every connection starts with; the caller counts the flow. */
+static void conn_init(struct tcp_conn *c, struct wlsn *wl, int cli_fd)
+{
+	struct worker *w = wl->w;
+	c->w = w;
+	c->wl = wl;
+	c->lc = conf_listener_ref(wl->lc);
+	c->state = C_CONNECTING;
+	c->cli.io = (struct loop_io){.fd = cli_fd, .fn = cli_io_cb};
+	c->be.io = (struct loop_io){.fd = -1, .fn = be_io_cb};
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	c->timer.fn = conn_timer_cb;
+	c->pend.fn = conn_pending_cb;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+}
+
+int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, size_t n,
+		    struct proxy_tunnel *px)
+{
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+	char *pre = n ? malloc(n) : NULL;
+	if (!c || (n && !pre)) {
+		free(c);
+		free(pre);
+		/* Nobody else holds the flow's counts now: hand them back. */
+		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
+		ctr_add(&wl->ctr->active, (uint64_t)-1);
+		close(cli_fd);
+		close(be_fd);
+		struct tcp_conn tmp = {.px = px, .w = wl->w, .wl = wl};
+		if (px)
+			proxy_tunnel_end(&tmp, ERR_RESOURCE);
+		struct worker *w = wl->w;
+		wlsn_release(wl);
+		worker_flow_done(w);
+		return -ENOMEM;
+	}
+	conn_init(c, wl, cli_fd);
+	c->px = px;
+	c->be.io.fd = be_fd;
+	if (n) {
+		memcpy(pre, early, n);
+		c->up.pre = pre;
+		c->up.prelen = n;
+	}
+	if (loop_add(c->w->loop, &c->cli.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) ||
+	    loop_add(c->w->loop, &c->be.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
+		tcp_conn_close(c, ERR_RESOURCE, true, true);
+		return -ENOMEM;
+	}
+	conn_start_relay(c);
+	return 0;
+}
+
 static void conn_new(struct wlsn *wl, int fd)
 {
 	struct worker *w = wl->w;
@@ -365,19 +457,7 @@ static void conn_new(struct wlsn *wl, int fd)
 	 * under the socket lock, which this setsockopt takes. */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->w = w;
-	c->wl = wl;
-	c->lc = conf_listener_ref(wl->lc);
-	c->state = C_CONNECTING;
-	c->cli.io = (struct loop_io){.fd = fd, .fn = cli_io_cb};
-	c->be.io = (struct loop_io){.fd = -1, .fn = be_io_cb};
-	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
-	c->timer.fn = conn_timer_cb;
-	c->pend.fn = conn_pending_cb;
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	conn_init(c, wl, fd);
 	w->nflows++;
 	wlsn_hold(wl);
 	ctr_add(&wl->ctr->active, 1);
@@ -420,7 +500,10 @@ void tcp_accept_cb(struct loop *l, struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		conn_new(wl, fd);
+		if (wl->lc->mode == MODE_CONNECT)
+			proxy_accept(wl, fd);
+		else
+			conn_new(wl, fd);
 	}
 	/* Budget spent with connections maybe still queued: edge-triggered epoll will
 	 * not tell again, so look once more on the next turn. */

@@ -29,9 +29,13 @@ struct dir {
 	size_t cap;    /* pipe capacity */
 	bool eof;      /* source sent FIN */
 	bool shut;     /* FIN passed on to the destination */
+	uint64_t bytes; /* delivered to the destination, for this connection's log */
+	char *pre;     /* bytes to deliver before any from the pipe (owned), or NULL */
+	size_t prelen, preoff;
 };
 
 struct tcp_fast;
+struct proxy_tunnel;
 
 struct tcp_conn {
 	struct worker *w;
@@ -42,6 +46,7 @@ struct tcp_conn {
 	struct dir up;         /* client -> backend */
 	struct dir down;       /* backend -> client */
 	struct tcp_fast *fast; /* the kernel splices this one; NULL: splice(2) relay */
+	struct proxy_tunnel *px; /* a CONNECT tunnel's log record (owned), or NULL */
 	size_t backend;        /* index being tried */
 	uint64_t last_active;
 	struct loop_timer timer; /* connect timeout, then idle timeout */
@@ -58,6 +63,22 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 /* One side reset (or failed hard): count it and pass the reset on to the other
  * side. client: whether the client's socket is the one that failed. */
 void tcp_conn_reset_by(struct tcp_conn *c, bool client);
+
+/*
+ * Relay between two connected sockets on the userspace path, for a flow that
+ * another module set up on wl (the CONNECT proxy): the flow was already
+ * counted (active, total, wlsn_hold, w->nflows) and the new connection takes
+ * those over. early[0..n) is copied and delivered to be_fd before any byte
+ * read from cli_fd. px (may be NULL) is owned by the connection from now on,
+ * even on failure, and handed to proxy_tunnel_end at close. The fds are
+ * owned too. Return 0, or -ENOMEM (the flow is closed and uncounted).
+ */
+int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, size_t n,
+                    struct proxy_tunnel *px);
+
+/* proxy.c: a tunnel relayed by tcp.c ended (reason as in tcp_conn_close):
+ * log it and free c->px. */
+void proxy_tunnel_end(struct tcp_conn *c, int reason);
 
 /* Pumps report a failed socket as TCP_FAIL_SRC or TCP_FAIL_DST of their direction. */
 #define TCP_FAIL_SRC (-1)

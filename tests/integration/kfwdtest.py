@@ -467,6 +467,8 @@ def _cfg_value(v):
         return str(v)
     if isinstance(v, (list, tuple)):
         return "( " + ", ".join(_cfg_value(x) for x in v) + " )"
+    if isinstance(v, dict):
+        return "{ " + " ".join("%s = %s;" % (k, _cfg_value(x)) for k, x in v.items()) + " }"
     return json.dumps(str(v))
 
 

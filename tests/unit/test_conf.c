@@ -1041,6 +1041,23 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "connect_timeout_ms",
 	    "response_timeout_ms",
 	    "pool_idle",
+	    /* global.dns */
+	    "dns",
+	    "servers",
+	    "min_ttl_s",
+	    "max_ttl_s",
+	    "neg_ttl_s",
+	    "timeout_ms",
+	    "tries",
+	    "happy_delay_ms",
+	    /* listener: the CONNECT proxy, listener.auth */
+	    "allow", /* a second row: the listener's own */
+	    "deny",
+	    "auth",
+	    "request_timeout_ms",
+	    "log_client_address",
+	    "type",
+	    "users_file",
 	};
 	size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	struct buf b;

@@ -437,9 +437,14 @@ Test(conf_tunnel, forward_via_tunnel_needs_target_not_backends)
 
 Test(conf_tunnel, modes_and_via)
 {
-	expect_only(
-	    "listeners = ( { name = \"p\"; bind = \"127.0.0.1:1\"; mode = \"connect\"; } );\n", 1,
-	    "listener \"p\": mode \"connect\" without via = \"tunnel\" is not implemented yet");
+	/* mode connect via direct is the CONNECT proxy (conf_proxy.c); its own
+	 * keys are refused elsewhere. */
+	expect_only("listeners = ( { name = \"p\"; bind = \"127.0.0.1:1\"; mode = \"connect\";\n"
+	            "  backends = (\"127.0.0.1:2\"); } );\n",
+	            2, "'backends' does not apply to mode \"connect\"");
+	expect_only("listeners = ( { name = \"p\"; bind = \"127.0.0.1:1\"; deny = (\"x\");\n"
+	            "  backends = (\"127.0.0.1:2\"); } );\n",
+	            1, "listener \"p\": 'deny' applies to mode \"connect\"");
 	expect_only(
 	    "listeners = ( { name = \"p\"; bind = \"127.0.0.1:1\"; mode = \"http\"; } );\n", 1,
 	    "listener \"p\": mode \"http\" without via = \"tunnel\" is not implemented yet");

@@ -316,9 +316,10 @@ cat <<'EOF'
         TOTAL   connections accepted / flows created since kfwd started
         IN      bytes client -> backend; OUT: bytes backend -> client, counted
                 when kfwd has delivered them
-        PATH    "userspace": relayed by kfwd's worker threads (TCP with splice(2),
-                no copy into kfwd's memory; UDP by datagram). The eBPF fast path is
-                planned: the "bpf:" line only says whether this kernel could run it
+        PATH    "fastpath": after the first bytes, the kernel splices the two TCP
+                sockets (sockmap) and the bytes never reach kfwd ("kfwd flows"
+                lists them); "userspace": relayed by kfwd's worker threads (TCP
+                with splice(2), no copy into kfwd's memory; UDP by datagram)
         ERRORS  non-zero error counters by reason (connect_refused, idle_timeout,
                 ...), "-" when there are none; docs/operations.md lists them all
       `kfwd stats --json` gives the same, plus packet counts, as JSON.

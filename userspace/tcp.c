@@ -62,7 +62,6 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 		tcp_fast_close(c);
 	if (c->px)
 		proxy_tunnel_end(c, reason);
-	free(c->up.pre);
 	if (reset_cli)
 		set_reset_on_close(c->cli.io.fd);
 	if (reset_be)
@@ -122,46 +121,34 @@ static int pipe_open(struct dir *d, int size)
 	return 0;
 }
 
+/* Put early[0..n) into d's empty pipe, growing it if needed, so they leave
+ * before anything spliced in later: the pipe is the relay's one buffer, and
+ * the pump needs no second source. Return 0 or -errno. */
+static int pipe_preload(struct dir *d, const char *early, size_t n)
+{
+	if (n > d->cap) {
+		int got = fcntl(d->pipe[1], F_SETPIPE_SZ, (int)n);
+		if (got < 0)
+			return -errno;
+		d->cap = (size_t)got;
+	}
+	ssize_t w = write(d->pipe[1], early, n);
+	if (w != (ssize_t)n)
+		return w < 0 ? -errno : -ENOSPC;
+	d->inpipe = n;
+	return 0;
+}
+
 /*
  * Move bytes src -> pipe -> dst until nothing moves or the budget is spent.
  * Return 1 if the budget ran out with work left, 0 when idle, or a negative
  * value naming who failed: TCP_FAIL_SRC or TCP_FAIL_DST.
  */
-/* Deliver d->pre (bytes that arrived before the relay started) to dst. Return
- * 1 if some moved, 0 if none could, TCP_FAIL_DST. */
-static int flush_pre(struct dir *d, struct leg *dst, uint64_t *bytes)
-{
-	if (!dst->wr)
-		return 0;
-	ssize_t n = send(dst->io.fd, d->pre + d->preoff, d->prelen - d->preoff,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n < 0 && errno == EAGAIN)
-		dst->wr = false;
-	else if (n < 0 && errno != EINTR)
-		return TCP_FAIL_DST;
-	if (n <= 0)
-		return 0;
-	d->preoff += (size_t)n;
-	d->bytes += (uint64_t)n;
-	ctr_add(bytes, (uint64_t)n);
-	if (d->preoff == d->prelen) {
-		free(d->pre);
-		d->pre = NULL;
-	}
-	return 1;
-}
-
 static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct dir *d,
 		    uint64_t *bytes)
 {
 	for (int round = 0; round < PUMP_BUDGET; round++) {
 		bool progress = false;
-		if (d->pre) {
-			int r = flush_pre(d, dst, bytes);
-			if (r < 0)
-				return r;
-			progress = r > 0;
-		}
 		if (!d->eof && src->rd && d->inpipe < d->cap) {
 			ssize_t n = splice(src->io.fd, NULL, d->pipe[1], NULL, d->cap - d->inpipe,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -180,7 +167,7 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 				return TCP_FAIL_SRC;
 			}
 		}
-		if (d->inpipe > 0 && dst->wr && !d->pre) {
+		if (d->inpipe > 0 && dst->wr) {
 			ssize_t n = splice(d->pipe[0], NULL, dst->io.fd, NULL, d->inpipe,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -194,7 +181,7 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 				return TCP_FAIL_DST;
 			}
 		}
-		if (d->eof && d->inpipe == 0 && !d->pre && !d->shut) {
+		if (d->eof && d->inpipe == 0 && !d->shut) {
 			shutdown(dst->io.fd, SHUT_WR);
 			d->shut = true;
 		}
@@ -225,15 +212,19 @@ static void conn_pump(struct tcp_conn *c)
 		loop_pending_add(c->w->loop, &c->pend);
 }
 
-static void conn_start_relay(struct tcp_conn *c)
+/* Start relaying; early[0..n) are client bytes read before (a proxy's
+ * pipelined bytes), delivered to the backend first. Fast connections have
+ * none: kfwd reads nothing of theirs before the relay. */
+static void conn_start_relay(struct tcp_conn *c, const char *early, size_t n)
 {
 	if (c->fast) {
 		tcp_fast_start(c);
 		return;
 	}
-	int size = c->lc->buffer_size;
-	if (pipe_open(&c->up, size) || pipe_open(&c->down, size)) {
-		log_warn("listener %s: pipe: %s", c->wl->l->name, strerror(errno));
+	int size = c->lc->buffer_size, err = 0;
+	if ((err = pipe_open(&c->up, size)) || (err = pipe_open(&c->down, size)) ||
+	    (n && (err = pipe_preload(&c->up, early, n)))) {
+		log_warn("listener %s: pipe: %s", c->wl->l->name, strerror(-err));
 		tcp_conn_close(c, ERR_RESOURCE, true, true);
 		return;
 	}
@@ -311,7 +302,7 @@ static void conn_connecting_event(struct tcp_conn *c, struct leg *leg, uint32_t 
 		return;
 	}
 	loop_timer_cancel(c->w->loop, &c->timer);
-	conn_start_relay(c);
+	conn_start_relay(c, NULL, 0);
 }
 
 static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
@@ -410,10 +401,7 @@ int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, s
 		    struct proxy_tunnel *px)
 {
 	struct tcp_conn *c = calloc(1, sizeof(*c));
-	char *pre = n ? malloc(n) : NULL;
-	if (!c || (n && !pre)) {
-		free(c);
-		free(pre);
+	if (!c) {
 		/* Nobody else holds the flow's counts now: hand them back. */
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
 		ctr_add(&wl->ctr->active, (uint64_t)-1);
@@ -430,17 +418,12 @@ int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, s
 	conn_init(c, wl, cli_fd);
 	c->px = px;
 	c->be.io.fd = be_fd;
-	if (n) {
-		memcpy(pre, early, n);
-		c->up.pre = pre;
-		c->up.prelen = n;
-	}
 	if (loop_add(c->w->loop, &c->cli.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) ||
 	    loop_add(c->w->loop, &c->be.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
 		tcp_conn_close(c, ERR_RESOURCE, true, true);
 		return -ENOMEM;
 	}
-	conn_start_relay(c);
+	conn_start_relay(c, early, n);
 	return 0;
 }
 

@@ -30,8 +30,6 @@ struct dir {
 	bool eof;      /* source sent FIN */
 	bool shut;     /* FIN passed on to the destination */
 	uint64_t bytes; /* delivered to the destination, for this connection's log */
-	char *pre;     /* bytes to deliver before any from the pipe (owned), or NULL */
-	size_t prelen, preoff;
 };
 
 struct tcp_fast;
@@ -68,8 +66,8 @@ void tcp_conn_reset_by(struct tcp_conn *c, bool client);
  * Relay between two connected sockets on the userspace path, for a flow that
  * another module set up on wl (the CONNECT proxy): the flow was already
  * counted (active, total, wlsn_hold, w->nflows) and the new connection takes
- * those over. early[0..n) is copied and delivered to be_fd before any byte
- * read from cli_fd. px (may be NULL) is owned by the connection from now on,
+ * those over. early[0..n) goes into the relay's pipe, ahead of every byte
+ * read from cli_fd (n <= 1 MiB). px (may be NULL) is owned by the connection,
  * even on failure, and handed to proxy_tunnel_end at close. The fds are
  * owned too. Return 0, or -ENOMEM (the flow is closed and uncounted).
  */

@@ -157,7 +157,8 @@ static int lsn_open_all(const struct conf_listener *lc, int n, int *fds)
 
 /* ---- worker side -------------------------------------------------------- */
 
-void wlsn_hold(struct wlsn *wl)
+/* A worker-side flow takes and drops its listener handle. */
+static void wlsn_hold(struct wlsn *wl)
 {
 	wl->flows++;
 }
@@ -175,7 +176,7 @@ static void wlsn_free(struct wlsn *wl)
 	free(wl);
 }
 
-void wlsn_release(struct wlsn *wl)
+static void wlsn_release(struct wlsn *wl)
 {
 	if (--wl->flows == 0 && wl->closed)
 		wlsn_free(wl);
@@ -229,11 +230,29 @@ static void worker_add(struct worker *w, struct lsn *l, int fd)
 	}
 }
 
-void worker_flow_done(struct worker *w)
+/* A flow ended: a draining worker stops with its last one. */
+static void worker_flow_done(struct worker *w)
 {
 	w->nflows--;
 	if (w->draining && w->nflows == 0)
 		loop_stop(w->loop);
+}
+
+void wlsn_flow_begin(struct wlsn *wl)
+{
+	wl->w->nflows++;
+	wlsn_hold(wl);
+	ctr_add(&wl->ctr->active, 1);
+	ctr_add(&wl->ctr->total, 1);
+}
+
+void wlsn_flow_end(struct wlsn *wl)
+{
+	struct worker *w = wl->w;
+
+	ctr_add(&wl->ctr->active, (uint64_t)-1);
+	wlsn_release(wl);
+	worker_flow_done(w);
 }
 
 static void drain_timer_cb(struct loop *l, struct loop_timer *t)

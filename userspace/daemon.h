@@ -95,10 +95,6 @@ struct worker {
 void lsn_ref(struct lsn *l);
 void lsn_unref(struct lsn *l);
 
-/* A worker-side flow takes and drops its listener handle. */
-void wlsn_hold(struct wlsn *wl);
-void wlsn_release(struct wlsn *wl);
-
 /* Active flows on this listener summed over every worker (for max_flows). */
 uint64_t lsn_active(const struct lsn *l);
 
@@ -120,8 +116,11 @@ void udp_cut_all_quiet(struct worker *w);
 /* Close the flows of one listener (it is being removed). */
 void udp_cut_listener(struct worker *w, struct wlsn *wl);
 
-/* Called by tcp.c/udp.c when a flow ends, so a draining worker can finish. */
-void worker_flow_done(struct worker *w);
+/* A flow on wl begins: counted active and total on the listener, wl held,
+ * the worker's flow count raised (a draining worker waits for it). */
+void wlsn_flow_begin(struct wlsn *wl);
+/* That flow ends: the reverse; wl may be freed, the worker may stop. */
+void wlsn_flow_end(struct wlsn *wl);
 
 /* Run the daemon for the config at path; return the process exit code. */
 int daemon_run(const char *path);

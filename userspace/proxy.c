@@ -129,13 +129,10 @@ static void px_free(struct proxy_conn *p, bool handed_over)
 		loop_del(l, &p->io);
 		if (p->io.fd >= 0)
 			close(p->io.fd);
-		ctr_add(&p->wl->ctr->active, (uint64_t)-1);
-		wlsn_release(p->wl);
+		wlsn_flow_end(p->wl);
 	}
 	if (loop_defer(l, px_free_cb, p))
 		log_err("proxy: cannot defer a free; leaking one connection object");
-	if (!handed_over)
-		worker_flow_done(w);
 }
 
 static int status_err(unsigned status)
@@ -472,10 +469,7 @@ void proxy_accept(struct wlsn *wl, int fd)
 	if (w->pconns)
 		w->pconns->prev = p;
 	w->pconns = p;
-	w->nflows++;
-	wlsn_hold(wl);
-	ctr_add(&wl->ctr->active, 1);
-	ctr_add(&wl->ctr->total, 1);
+	wlsn_flow_begin(wl);
 	if (loop_add(w->loop, &p->io, EPOLLIN | EPOLLRDHUP) ||
 	    loop_timer_set(w->loop, &p->timer, (uint64_t)p->lc->request_timeout_ms)) {
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);

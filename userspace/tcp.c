@@ -80,13 +80,10 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 	if (c->next)
 		c->next->prev = c->prev;
 
-	ctr_add(&c->wl->ctr->active, (uint64_t)-1);
 	conf_listener_unref(c->lc);
-	struct worker *w = c->w;
-	wlsn_release(c->wl);
+	wlsn_flow_end(c->wl);
 	if (loop_defer(l, conn_free, c))
 		log_err("tcp: cannot defer a free; leaking one connection object");
-	worker_flow_done(w);
 }
 
 void tcp_conn_reset_by(struct tcp_conn *c, bool client)
@@ -404,15 +401,12 @@ int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, s
 	if (!c) {
 		/* Nobody else holds the flow's counts now: hand them back. */
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
-		ctr_add(&wl->ctr->active, (uint64_t)-1);
 		close(cli_fd);
 		close(be_fd);
 		struct tcp_conn tmp = {.px = px, .w = wl->w, .wl = wl};
 		if (px)
 			proxy_tunnel_end(&tmp, ERR_RESOURCE);
-		struct worker *w = wl->w;
-		wlsn_release(wl);
-		worker_flow_done(w);
+		wlsn_flow_end(wl);
 		return -ENOMEM;
 	}
 	conn_init(c, wl, cli_fd);
@@ -441,10 +435,7 @@ static void conn_new(struct wlsn *wl, int fd)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn_init(c, wl, fd);
-	w->nflows++;
-	wlsn_hold(wl);
-	ctr_add(&wl->ctr->active, 1);
-	ctr_add(&wl->ctr->total, 1);
+	wlsn_flow_begin(wl);
 	if (w->fp && tcp_fast_accept(c)) {
 		tcp_conn_close(c, ERR_RESOURCE, true, false);
 		return;

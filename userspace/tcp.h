@@ -65,7 +65,7 @@ void tcp_conn_reset_by(struct tcp_conn *c, bool client);
 /*
  * Relay between two connected sockets on the userspace path, for a flow that
  * another module set up on wl (the CONNECT proxy): the flow was already
- * counted (active, total, wlsn_hold, w->nflows) and the new connection takes
+ * counted (wlsn_flow_begin) and the new connection takes
  * those over. early[0..n) goes into the relay's pipe, ahead of every byte
  * read from cli_fd (n <= 1 MiB). px (may be NULL) is owned by the connection,
  * even on failure, and handed to proxy_tunnel_end at close. The fds are

@@ -165,11 +165,9 @@ static void flow_close(struct udp_flow *f, int reason)
 		w->uflows = f->next;
 	if (f->next)
 		f->next->prev = f->prev;
-	ctr_add(&f->wl->ctr->active, (uint64_t)-1);
 	conf_listener_unref(f->lc);
-	wlsn_release(f->wl);
+	wlsn_flow_end(f->wl);
 	loop_defer(w->loop, flow_free, f);
-	worker_flow_done(w);
 }
 
 /* Send one reply to the client from the address it wrote to. */
@@ -334,10 +332,7 @@ static struct udp_flow *flow_new(struct wlsn *wl, const struct addr *client,
 	if (w->uflows)
 		w->uflows->prev = f;
 	w->uflows = f;
-	w->nflows++;
-	wlsn_hold(wl);
-	ctr_add(&wl->ctr->active, 1);
-	ctr_add(&wl->ctr->total, 1);
+	wlsn_flow_begin(wl);
 	loop_timer_set(w->loop, &f->timer, (uint64_t)conf_idle_ms(f->lc));
 	flow_go_fast(f, be);
 	return f;

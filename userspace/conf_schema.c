@@ -159,7 +159,8 @@ const struct conf_key conf_listener_keys[] = {
      "`mode = \"http\"`: add a `Forwarded` header (RFC 7239) naming the client."},
     {"header_limit", K_INT, 0, L(header_limit), 1024, 1048576, "16384", NULL,
      "`mode = \"http\"` and `\"connect\"`: the largest request header block, in bytes; "
-     "a larger one is answered with 431."},
+     "a larger one is answered with 431. Via the tunnel at most 262144 (the "
+     "stream's buffer, which also takes the bytes sent behind the head)."},
     {"allow", K_STRLIST, KF_ACL, L(allow), 0, 4096, "(none: every target not denied)", NULL,
      "`mode = \"connect\"`: if set, a target must match one of these patterns: `host`, "
      "`*.zone`, an IPv4 or IPv6 address or CIDR prefix, each optionally followed by "

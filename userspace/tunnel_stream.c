@@ -633,7 +633,11 @@ static int ts_client_open(struct tstream *s, const char *authority)
 
 static void ts_client_request(struct tstream *s)
 {
+	/* Bytes read behind the head go into the up ring: never read more than it
+	 * holds, whatever header_limit allows. */
 	size_t limit = s->lc->header_limit > 0 ? (size_t)s->lc->header_limit : HEAD_LIMIT_DEFAULT;
+	if (limit > TUN_UP_CAP)
+		limit = TUN_UP_CAP;
 	if (!s->head && !(s->head = malloc(limit))) {
 		ts_free(s, true);
 		return;

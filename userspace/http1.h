@@ -41,6 +41,10 @@
 #define HTTP1_MAX_LEADING_CRLF      2           /* empty lines tolerated before a request line */
 #define HTTP1_CHUNK_EXT_DEFAULT     1024        /* bytes of chunk extensions per size line */
 #define HTTP1_CHUNK_TRAILER_DEFAULT 8192        /* bytes of trailer section */
+#define HTTP1_AUTHORITY_MAX         264 /* "host:port" text with its NUL: 253-byte name or [IPv6] */
+
+/* The answer to a CONNECT once the target is reached (both proxies). */
+#define HTTP1_CONNECT_ESTABLISHED "HTTP/1.1 200 Connection established\r\n\r\n"
 
 /* A slice of the caller's buffer (or of a static string); not NUL-terminated. */
 struct http1_str {

@@ -29,7 +29,6 @@
 
 #define DNS_CACHE_ENTRIES 4096
 #define DRAIN_MAX         (64 * 1024) /* unread request bytes discarded before a refusal's close */
-#define ESTABLISHED       "HTTP/1.1 200 Connection established\r\n\r\n"
 
 enum px_state { PX_HEAD, PX_RESOLVE, PX_CONNECT };
 
@@ -205,9 +204,9 @@ static void px_connected(void *arg, int fd, int err, const struct sockaddr_stora
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* A fresh socket's send buffer takes these few bytes whole. */
-	ssize_t n =
-	    send(p->io.fd, ESTABLISHED, sizeof(ESTABLISHED) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n != (ssize_t)sizeof(ESTABLISHED) - 1) {
+	ssize_t n = send(p->io.fd, HTTP1_CONNECT_ESTABLISHED, sizeof(HTTP1_CONNECT_ESTABLISHED) - 1,
+	                 MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != (ssize_t)sizeof(HTTP1_CONNECT_ESTABLISHED) - 1) {
 		close(fd);
 		ctr_add(&p->wl->ctr->err[ERR_CLIENT_GONE], 1);
 		tunnel_log(p->t, 200, stats_err_name(ERR_CLIENT_GONE), 0, 0);

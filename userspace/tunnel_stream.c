@@ -18,7 +18,7 @@
  */
 #include "log.h"
 #include "tunnel_int.h"
-#include "tunnel_parse.h"
+#include "http1.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,7 +31,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define HEAD_LIMIT_DEFAULT   8192
 #define DIAL_TIMEOUT_DEFAULT 5000
 #define REQUEST_TIMEOUT_MS   30000 /* a CONNECT head must arrive within this */
 
@@ -56,7 +55,7 @@ struct tstream {
 	size_t head_len;
 	int status; /* response :status (client) */
 	char method[16];
-	char authority[TPARSE_HOST_MAX + 8];
+	char authority[HTTP1_AUTHORITY_MAX];
 	char proxy_status[160];
 	bool bad_header;
 	bool freed;
@@ -162,19 +161,42 @@ static void ts_reset_stream(struct tstream *s)
 	tun_kick(c);
 }
 
-/* Send a small HTTP/1.1 reply to a connect-mode client and close. */
-static void ts_reply(struct tstream *s, int status, const char *detail)
+/* Write out[0..n) to a connect-mode client's socket (a fresh one: the few
+ * bytes fit its send buffer). */
+static void ts_write_reply(struct tstream *s, const char *out, size_t n)
 {
-	char r[512];
-	int n = status == 200
-	            ? snprintf(r, sizeof(r), "HTTP/1.1 200 %s\r\n\r\n", tparse_reason(200))
-	            : snprintf(r, sizeof(r),
-	                       "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: 0\r\nConnection: "
-	                       "close\r\n\r\n",
-	                       status, tparse_reason(status), detail ? "Proxy-Status: " : "",
-	                       detail ? detail : "", detail ? "\r\n" : "");
-	if (s->io.fd >= 0 && write(s->io.fd, r, (size_t)n) != n)
-		log_debug("tunnel: stream: reply %d not fully written", status);
+	if (s->io.fd >= 0 && write(s->io.fd, out, n) != (ssize_t)n)
+		log_debug("tunnel: stream: reply not fully written");
+}
+
+/* Refuse a connect-mode client: status with a short body naming why (NULL:
+ * the reason phrase) and extra header lines ("Name: value", may be NULL);
+ * the caller closes. */
+static void ts_refuse(struct tstream *s, unsigned status, const char *why, const char *extra)
+{
+	char out[1024];
+	size_t n;
+	if (http1_error_response(out, sizeof(out), status, why, extra, &n) &&
+	    http1_error_response(out, sizeof(out), status, NULL, NULL, &n))
+		return;
+	ts_write_reply(s, out, n);
+}
+
+/* A refusal carrying a Proxy-Status (the peer's, or our own). */
+static void ts_refuse_status(struct tstream *s, unsigned status, const char *proxy_status)
+{
+	char extra[sizeof(s->proxy_status) + 64];
+	if (proxy_status)
+		snprintf(extra, sizeof(extra), "Proxy-Status: %s", proxy_status);
+	ts_refuse(s, status, NULL, proxy_status ? extra : NULL);
+}
+
+/* 503 while the tunnel cannot carry the request. */
+static void ts_refuse_503(struct tstream *s, const char *details)
+{
+	char ps[160];
+	snprintf(ps, sizeof(ps), "kfwd; error=destination_unavailable; details=\"%s\"", details);
+	ts_refuse_status(s, 503, ps);
 }
 
 /* ---- TCP -> QUIC -------------------------------------------------------- */
@@ -354,8 +376,7 @@ void tstream_cut_all(struct tconn *c)
 	while (c->streams) {
 		struct tstream *s = c->streams;
 		if (s->kind == TS_CONNECT && s->phase == TP_WAIT)
-			ts_reply(s, 503,
-			         "kfwd; error=destination_unavailable; details=\"tunnel down\"");
+			ts_refuse_503(s, "tunnel down");
 		ts_free(s, s->kind != TS_CONNECT || s->phase != TP_WAIT);
 	}
 }
@@ -486,8 +507,9 @@ static void ts_respond_error(struct tstream *s, int status, const char *proxy_st
 static void ts_server_request(struct tstream *s)
 {
 	struct tunnel *t = s->t;
-	char host[TPARSE_HOST_MAX], ps[300];
-	uint16_t port;
+	char host[HTTP1_AUTHORITY_MAX], ps[300];
+	struct http1_str auth = {s->authority, strlen(s->authority)}, h;
+	unsigned port;
 	if (strcmp(s->method, "CONNECT") || s->bad_header) {
 		log_info("tunnel: stream %lld: %s refused: only plain CONNECT is served",
 		         (long long)s->sid, s->method);
@@ -495,13 +517,15 @@ static void ts_server_request(struct tstream *s)
 		ts_respond_error(s, 501, "kfwd; error=http_request_error");
 		return;
 	}
-	if (tparse_authority(s->authority, host, sizeof(host), &port)) {
+	if (http1_parse_authority(auth, true, &h, &port) || h.len >= sizeof(host)) {
 		log_info("tunnel: CONNECT \"%s\": malformed authority", s->authority);
 		t->st.streams_refused++;
 		ts_respond_error(s, 400, "kfwd; error=http_request_error");
 		return;
 	}
-	if (!tallow_check(t, host, port)) {
+	memcpy(host, h.p, h.len);
+	host[h.len] = '\0';
+	if (!tallow_check(t, host, (uint16_t)port)) {
 		log_info("tunnel: CONNECT %s refused by upstreams.allow", s->authority);
 		t->st.streams_refused++;
 		ts_respond_error(s, 403, "kfwd; error=destination_ip_prohibited");
@@ -583,7 +607,8 @@ int tstream_end_headers(struct tstream *s)
 		return 0; /* trailers or a second head: ignored */
 	if (s->status >= 200 && s->status < 300) {
 		if (s->kind == TS_CONNECT)
-			ts_reply(s, 200, NULL);
+			ts_write_reply(s, HTTP1_CONNECT_ESTABLISHED,
+			               sizeof(HTTP1_CONNECT_ESTABLISHED) - 1);
 		s->phase = TP_RELAY;
 		ts_io_cb(s->t->loop, &s->io, EPOLLIN | EPOLLOUT);
 		return 0;
@@ -593,7 +618,7 @@ int tstream_end_headers(struct tstream *s)
 	s->t->st.streams_refused++;
 	if (s->kind == TS_CONNECT) {
 		int st = s->status == 403 || s->status == 504 || s->status == 400 ? s->status : 502;
-		ts_reply(s, st, s->proxy_status[0] ? s->proxy_status : NULL);
+		ts_refuse_status(s, (unsigned)st, s->proxy_status[0] ? s->proxy_status : NULL);
 	}
 	ts_close_tcp(s, s->kind == TS_FORWARD);
 	ts_reset_stream(s);
@@ -633,19 +658,18 @@ static int ts_client_open(struct tstream *s, const char *authority)
 
 static void ts_client_request(struct tstream *s)
 {
-	/* Bytes read behind the head go into the up ring: never read more than it
-	 * holds, whatever header_limit allows. */
-	size_t limit = s->lc->header_limit > 0 ? (size_t)s->lc->header_limit : HEAD_LIMIT_DEFAULT;
-	if (limit > TUN_UP_CAP)
-		limit = TUN_UP_CAP;
-	if (!s->head && !(s->head = malloc(limit))) {
+	/* One byte over the limit tells a too-large head (431) from a complete
+	 * one. Bytes read behind the head go into the up ring: never read more
+	 * than it holds, whatever header_limit allows. */
+	size_t cap = (size_t)s->lc->header_limit + 1;
+	if (cap > TUN_UP_CAP)
+		cap = TUN_UP_CAP;
+	if (!s->head && !(s->head = malloc(cap))) {
 		ts_free(s, true);
 		return;
 	}
-	for (;;) {
-		if (s->head_len == limit)
-			break;
-		ssize_t n = read(s->io.fd, s->head + s->head_len, limit - s->head_len);
+	while (s->head_len < cap) {
+		ssize_t n = read(s->io.fd, s->head + s->head_len, cap - s->head_len);
 		if (n > 0) {
 			s->head_len += (size_t)n;
 			continue;
@@ -657,32 +681,45 @@ static void ts_client_request(struct tstream *s)
 		if (errno == EAGAIN)
 			break;
 	}
-	struct tparse_connect req;
-	int rc = tparse_connect(s->head, s->head_len, limit, &req);
-	if (rc == 0)
+	struct http1_limits lim = {.max_head = cap - 1};
+	struct http1_msg m;
+	http1_msg_init(&m);
+	int rc = http1_parse_request(s->head, s->head_len, &lim, &m);
+	if (rc == -EAGAIN)
 		return;
-	if (rc < 0) {
-		int st = rc == -E2BIG ? 431 : rc == -EPROTO ? 405 : 400;
-		log_info("listener %s: bad CONNECT request: answered %d", s->lc->name, st);
-		ts_reply(s, st, NULL);
+	unsigned st = rc ? m.err_status : 0;
+	const char *why = rc ? m.err_reason : NULL, *extra = NULL;
+	if (!st && (m.method.len != 7 || memcmp(m.method.p, "CONNECT", 7))) {
+		st = 405;
+		why = "only CONNECT is served on this listener";
+		extra = "Allow: CONNECT";
+	} else if (!st &&
+	           (m.form != HTTP1_TARGET_AUTHORITY || m.target.len >= sizeof(s->authority))) {
+		st = 400;
+		why = "CONNECT needs host:port";
+	}
+	if (st) {
+		log_info("listener %s: bad CONNECT request: answered %u (%s)", s->lc->name, st,
+		         why);
+		ts_refuse(s, st, why, extra);
 		ts_free(s, false);
 		return;
 	}
 	loop_timer_cancel(s->t->loop, &s->timer);
 	/* Bytes pipelined behind the head go first, in order. */
-	size_t extra = s->head_len - req.head_len;
-	memcpy(s->up, s->head + req.head_len, extra);
-	s->up_tail = extra;
-	s->t->st.stream_bytes_up += extra;
+	size_t early = s->head_len - m.head_len;
+	memcpy(s->up, s->head + m.head_len, early);
+	s->up_tail = early;
+	s->t->st.stream_bytes_up += early;
+	char authority[sizeof(s->authority)];
+	memcpy(authority, m.target.p, m.target.len);
+	authority[m.target.len] = '\0';
 	free(s->head);
 	s->head = NULL;
-	int err = ts_client_open(s, req.authority);
+	int err = ts_client_open(s, authority);
 	if (err) {
-		char ps[400];
-		snprintf(ps, sizeof(ps), "kfwd; error=destination_unavailable; details=\"%s\"",
-		         err == -ENOTCONN ? "tunnel down" : "tunnel stream limit");
 		s->t->st.streams_refused++;
-		ts_reply(s, 503, ps);
+		ts_refuse_503(s, err == -ENOTCONN ? "tunnel down" : "tunnel stream limit");
 		ts_free(s, false);
 		return;
 	}

@@ -65,6 +65,8 @@ struct tlsn {
 	struct tlsn *next;
 };
 
+struct dns;
+
 struct tunnel {
 	const struct conf *conf;
 	const struct conf_tunnel *tc;
@@ -97,6 +99,7 @@ struct tunnel {
 
 	struct tlsn *lsns;
 	struct acl *allow; /* server: upstreams.allow compiled */
+	struct dns *dns;   /* server: resolver of dialled targets, NULL until first used */
 
 	/* counters, folded into view */
 	struct tunnel_view st;
@@ -189,5 +192,8 @@ int tallow_new(struct tunnel *t);
 void tallow_free(struct tunnel *t);
 /* Whether the server may dial host:port (host as sent: a name or numeric). */
 bool tallow_check(struct tunnel *t, const char *host, uint16_t port);
+/* Make the server's resolver on the tunnel's loop if not yet made (freed by
+ * tallow_free). Return 0 or -errno. */
+int tun_dns(struct tunnel *t);
 
 #endif

@@ -18,11 +18,12 @@
  */
 #include "log.h"
 #include "tunnel_int.h"
+#include "dns.h"
+#include "happy.h"
 #include "http1.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define DIAL_TIMEOUT_DEFAULT 5000
-#define REQUEST_TIMEOUT_MS   30000 /* a CONNECT head must arrive within this */
+#define REQUEST_TIMEOUT_MS 30000 /* a CONNECT head must arrive within this */
 
 enum ts_kind { TS_FORWARD, TS_CONNECT, TS_SERVER };
-enum ts_phase { TP_REQUEST, TP_WAIT, TP_DIAL, TP_RELAY };
+enum ts_phase { TP_REQUEST, TP_WAIT, TP_DIAL, TP_RELAY }; /* TP_DIAL: resolving, then connecting */
 
 struct tstream {
 	struct tunnel *t;
@@ -57,6 +57,8 @@ struct tstream {
 	char method[16];
 	char authority[HTTP1_AUTHORITY_MAX];
 	char proxy_status[160];
+	struct dns_query *q; /* server: resolving the target */
+	struct happy *h;     /* server: connecting to it */
 	bool bad_header;
 	bool freed;
 	struct tstream *next, *prev;
@@ -127,6 +129,8 @@ static void ts_free(struct tstream *s, bool rst)
 	struct tunnel *t = s->t;
 	ts_close_tcp(s, rst);
 	loop_timer_cancel(t->loop, &s->timer);
+	dns_cancel(s->q);
+	happy_cancel(s->h);
 	ts_unlink(s);
 	if (s->lc)
 		conf_listener_unref(s->lc);
@@ -312,7 +316,9 @@ static int ts_flush_down(struct tstream *s)
 
 int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
 {
-	if (s->io.fd < 0) {
+	/* While the target is resolved and dialled (server), bytes wait in down,
+	 * bounded by the stream window: credit comes back once they are written. */
+	if (s->io.fd < 0 && !s->q && !s->h) {
 		th3_consumed(s->c, s->sid, len); /* TCP side gone: discard, keep credit flowing */
 		return 0;
 	}
@@ -383,17 +389,14 @@ void tstream_cut_all(struct tconn *c)
 
 /* ---- the TCP socket's events -------------------------------------------- */
 
-static void ts_server_dialled(struct tstream *s);
+static void ts_resolved(void *arg, int err, const struct dns_addrs *addrs);
+static void ts_dialled(void *arg, int fd, int err, const struct sockaddr_storage *peer);
 static void ts_client_request(struct tstream *s);
 static void ts_respond_error(struct tstream *s, int status, const char *proxy_status);
 
 static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events)
 {
 	struct tstream *s = container_of(io, struct tstream, io);
-	if (s->phase == TP_DIAL) {
-		ts_server_dialled(s);
-		return;
-	}
 	if (s->phase == TP_REQUEST) {
 		ts_client_request(s);
 		return;
@@ -416,13 +419,8 @@ reset:
 static void ts_timer_cb(struct loop *l, struct loop_timer *tm)
 {
 	struct tstream *s = container_of(tm, struct tstream, timer);
-	if (s->phase == TP_DIAL) {
-		log_info("tunnel: CONNECT %s: connect timed out", s->authority);
-		s->t->st.streams_refused++;
-		ts_respond_error(s, 504, "kfwd; error=connection_timeout");
-	} else if (s->phase == TP_REQUEST) {
+	if (s->phase == TP_REQUEST)
 		ts_free(s, false);
-	}
 }
 
 /* ---- headers ------------------------------------------------------------ */
@@ -507,7 +505,7 @@ static void ts_respond_error(struct tstream *s, int status, const char *proxy_st
 static void ts_server_request(struct tstream *s)
 {
 	struct tunnel *t = s->t;
-	char host[HTTP1_AUTHORITY_MAX], ps[300];
+	char host[HTTP1_AUTHORITY_MAX];
 	struct http1_str auth = {s->authority, strlen(s->authority)}, h;
 	unsigned port;
 	if (strcmp(s->method, "CONNECT") || s->bad_header) {
@@ -531,63 +529,62 @@ static void ts_server_request(struct tstream *s)
 		ts_respond_error(s, 403, "kfwd; error=destination_ip_prohibited");
 		return;
 	}
-	/* Names resolve here, blocking the tunnel thread (see the report: to move
-	 * to a resolver thread). Numeric hosts never touch the resolver. */
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	char portstr[8];
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	int rv = getaddrinfo(host, portstr, &hints, &ai);
-	if (rv) {
-		log_info("tunnel: CONNECT %s: cannot resolve %s: %s", s->authority, host,
-		         gai_strerror(rv));
-		snprintf(ps, sizeof(ps), "kfwd; error=dns_error; details=\"%s\"", gai_strerror(rv));
-		t->st.streams_refused++;
-		ts_respond_error(s, 502, ps);
+	struct dns_addrs now;
+	int err = tun_dns(t);
+	if (!err) {
+		s->phase = TP_DIAL;
+		err = dns_resolve(t->dns, host, (uint16_t)port, ts_resolved, s, &now, &s->q);
+	}
+	if (err == 1)
+		ts_resolved(s, 0, &now);
+	else if (err < 0)
+		ts_resolved(s, err, NULL);
+}
+
+/* Refuse a server stream that could not be dialled (502 or 504). */
+static void ts_dial_failed(struct tstream *s, int status, const char *error, const char *details)
+{
+	char ps[300];
+	log_info("tunnel: CONNECT %s: %s", s->authority, details);
+	snprintf(ps, sizeof(ps), "kfwd; error=%s; details=\"%s\"", error, details);
+	s->t->st.streams_refused++;
+	ts_respond_error(s, status, ps);
+}
+
+static void ts_resolved(void *arg, int err, const struct dns_addrs *addrs)
+{
+	struct tstream *s = arg;
+	struct tunnel *t = s->t;
+	s->q = NULL;
+	if (err) {
+		ts_dial_failed(s, 502, "dns_error", dns_strerror(err));
 		return;
 	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int err = fd < 0 ? errno : 0;
-	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS)
-		err = errno;
-	freeaddrinfo(ai);
-	if (err) {
-		if (fd >= 0)
-			close(fd);
-		log_info("tunnel: CONNECT %s: %s", s->authority, strerror(err));
-		snprintf(ps, sizeof(ps), "kfwd; error=destination_unavailable; details=\"%s\"",
-		         strerror(err));
-		t->st.streams_refused++;
-		ts_respond_error(s, 502, ps);
+	struct happy_opts o = {.attempt_delay_ms = t->conf->global.dns.happy_delay_ms,
+	                       .timeout_ms = t->conf->upstreams.connect_timeout_ms};
+	err = happy_start(t->loop, addrs, &o, ts_dialled, s, &s->h);
+	if (err)
+		ts_dial_failed(s, 502, "destination_unavailable", strerror(-err));
+}
+
+static void ts_dialled(void *arg, int fd, int err, const struct sockaddr_storage *peer)
+{
+	struct tstream *s = arg;
+	(void)peer;
+	s->h = NULL; /* happy frees itself after this call */
+	if (fd < 0) {
+		if (err == -ETIMEDOUT)
+			ts_dial_failed(s, 504, "connection_timeout", "connect timed out");
+		else
+			ts_dial_failed(s, 502,
+			               err == -ECONNREFUSED ? "connection_refused"
+			                                    : "destination_unavailable",
+			               strerror(-err));
 		return;
 	}
 	s->io.fd = fd;
-	s->phase = TP_DIAL;
-	loop_add(t->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-	int ms = t->conf->upstreams.connect_timeout_ms;
-	loop_timer_set(t->loop, &s->timer, ms > 0 ? (uint64_t)ms : DIAL_TIMEOUT_DEFAULT);
-}
-
-static void ts_server_dialled(struct tstream *s)
-{
-	int err = 0;
-	socklen_t el = sizeof(err);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &el);
-	if (!err && getpeername(s->io.fd, (struct sockaddr *)&ss, &sl))
-		return; /* still connecting */
-	if (err) {
-		char ps[300];
-		log_info("tunnel: CONNECT %s: %s", s->authority, strerror(err));
-		snprintf(ps, sizeof(ps), "kfwd; error=%s; details=\"%s\"",
-		         err == ECONNREFUSED ? "connection_refused" : "destination_unavailable",
-		         strerror(err));
-		s->t->st.streams_refused++;
-		ts_respond_error(s, 502, ps);
-		return;
-	}
-	loop_timer_cancel(s->t->loop, &s->timer);
-	if (!s->c || ts_respond(s, "200", NULL, true)) {
+	if (loop_add(s->t->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) || !s->c ||
+	    ts_respond(s, "200", NULL, true)) {
 		ts_free(s, true);
 		return;
 	}

@@ -4,7 +4,9 @@ tunnel is carried as an HTTP/3 CONNECT stream; bytes pipelined behind the
 head arrive first and in order, both directions SHA-256-exact; a target not
 in upstreams.allow gets 403 with the peer's Proxy-Status and a body; a
 non-CONNECT request gets 405 with Allow; while the tunnel is down a CONNECT
-gets 503 at once."""
+gets 503 at once. The server resolves a name target without blocking (c-ares,
+here from /etc/hosts) and answers 502 for a refused and 504 for a silent
+target."""
 import json
 import os
 import sys
@@ -52,7 +54,8 @@ def main():
         d = t.tmpdir
         certs(d)
         srv = Kfwd(t, [], name="srv")
-        srv.write_config(server_conf(srv, d, ["10.77.2.2:9000"]))
+        srv.write_config(server_conf(srv, d, ["10.77.2.2:9000", "localhost:9100", "10.77.2.2:9002",
+                                              "10.77.2.3:9000"]))
         cli = Kfwd(t, [], name="cli")
         cli.write_config(client_conf(cli, d, [dict(name="prox", bind=PROXY, mode="connect",
                                                    via="tunnel")]))
@@ -71,6 +74,19 @@ def main():
         check(c["rx_bytes"] == SIZE and c["rx_sha256"] == b["tx_sha256"], "down differs: %s %s" % (b, c))
         log("connect via tunnel: 8 MiB each way exact, the first MiB pipelined behind the head")
 
+        name = t.gw.peer("server", "--listen", "127.0.0.1:9100", "--send", 1 << 20, "--seed", 11,
+                         "--conns", 1).wait_listening()
+        c = connect(t, "localhost:9100", "--send", str(1 << 20), "--seed", "12")
+        nc, ns = name.result(30)
+        check(nc == 0 and c["status"] == 200, "name target: %s %s" % (nc, c))
+        check(ns[0]["rx_sha256"] == c["tx_sha256"] and c["rx_sha256"] == ns[0]["tx_sha256"],
+              "name target exact: %s %s" % (ns, c))
+
+        c = connect(t, "10.77.2.2:9002")
+        check(c["status"] == 502 and "connection_refused" in c["head"], "refused: %s" % c)
+        c = connect(t, "10.77.2.3:9000")
+        check(c["status"] == 504 and "connection_timeout" in c["head"], "silent: %s" % c)
+
         c = connect(t, "10.77.2.2:9001")
         check(c["status"] == 403, "not allowed: %s" % c)
         check("destination_ip_prohibited" in c["head"], "Proxy-Status passed on: %s" % c["head"])
@@ -86,9 +102,9 @@ def main():
         wait_for(lambda: (tunnel_state(cli) or {}).get("state") != "up", 15, "tunnel down")
         c = connect(t, "10.77.2.2:9000")
         check(c["status"] == 503 and "tunnel down" in c["head"], "503 while down: %s" % c)
-        # The peer's 403 and our 503; 400/405 never became streams. The tunnel
-        # thread publishes its counters for `kfwd stats` on a timer: wait.
-        wait_for(lambda: tunnel_state(cli)["streams_refused"] == 2, 5,
+        # The peer's 502, 504 and 403 and our 503; 400/405 never became
+        # streams. The tunnel thread publishes its counters on a timer: wait.
+        wait_for(lambda: tunnel_state(cli)["streams_refused"] == 4, 5,
                  "both refusals counted: %s" % json.dumps(tunnel_state(cli)))
         cli.finish()
 

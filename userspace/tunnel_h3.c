@@ -188,8 +188,7 @@ int th3_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid, uint64_t co
 	return 0;
 }
 
-int th3_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code, void *ud,
-                     void *sud)
+int th3_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud, void *sud)
 {
 	struct tconn *c = ud;
 	if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, sid))
@@ -199,14 +198,11 @@ int th3_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64
 	return 0;
 }
 
-int th3_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t code, void *ud, void *sud)
+/* A reset and a STOP_SENDING end the stream alike: its TCP side is reset. */
+int th3_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size, uint64_t code, void *ud,
+                     void *sud)
 {
-	struct tconn *c = ud;
-	if (c->h3 && nghttp3_conn_shutdown_stream_read(c->h3, sid))
-		return NGTCP2_ERR_CALLBACK_FAILURE;
-	if (sud)
-		tstream_peer_reset(sud, code);
-	return 0;
+	return th3_stream_stop_sending(conn, sid, code, ud, sud);
 }
 
 int th3_extend_max_stream_data(ngtcp2_conn *conn, int64_t sid, uint64_t max_data, void *ud,

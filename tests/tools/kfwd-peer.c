@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "sha256.h"
+#include "tool_addr.h"
 
 /* ---- the pseudo-random stream ------------------------------------------- */
 
@@ -177,61 +178,6 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128];
-	const char *colon;
-	memset(ss, 0, sizeof(*ss));
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-		if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, (size_t)(close - text - 1));
-		host[close - text - 1] = 0;
-		colon = close + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon || (size_t)(colon - text) >= sizeof(host))
-			return -1;
-		memcpy(host, text, (size_t)(colon - text));
-		host[colon - text] = 0;
-	}
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535)
-		return -1;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return 0;
-	}
-	return -1;
-}
-
-static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		snprintf(out, len, "%s:%u", ip, ntohs(s4->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		snprintf(out, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		snprintf(out, len, "?");
-	}
-}
 
 static void usage(void)
 {
@@ -491,10 +437,10 @@ static void conn_up(struct peer *p, struct conn *c)
 	c->connecting = false;
 	c->t_up = now_ms();
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-		fmt_addr(&ss, c->local, sizeof(c->local));
+		tool_fmt_addr(&ss, c->local, sizeof(c->local));
 	len = sizeof(ss);
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
-		fmt_addr(&ss, c->peer, sizeof(c->peer));
+		tool_fmt_addr(&ss, c->peer, sizeof(c->peer));
 	if (p->o.reset_after_rx == 0 || p->o.reset_after_tx == 0)
 		conn_finish(p, c, true);
 }
@@ -711,7 +657,7 @@ static void open_client_conn(struct peer *p, const struct sockaddr_storage *ss, 
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct conn *c = conn_new(p, fd, true);
-	fmt_addr(ss, c->peer, sizeof(c->peer));
+	tool_fmt_addr(ss, c->peer, sizeof(c->peer));
 	if (connect(fd, (const struct sockaddr *)ss, len) == 0) {
 		conn_up(p, c);
 		conn_step(p, c, now_ms());
@@ -776,7 +722,7 @@ static int run_tcp(struct peer *p)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (!p->o.addr || parse_addr(p->o.addr, &ss, &len)) {
+	if (!p->o.addr || tool_parse_addr(p->o.addr, (struct sockaddr *)&ss, sizeof(ss), &len, 0)) {
 		fprintf(stderr, "kfwd-peer: bad or missing address\n");
 		return 2;
 	}
@@ -877,7 +823,7 @@ static int run_udp_echo(const struct opts *o)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (!o->addr || parse_addr(o->addr, &ss, &len)) {
+	if (!o->addr || tool_parse_addr(o->addr, (struct sockaddr *)&ss, sizeof(ss), &len, 0)) {
 		fprintf(stderr, "kfwd-peer: bad or missing address\n");
 		return 2;
 	}

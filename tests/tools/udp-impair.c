@@ -63,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_addr.h"
+
 #define MAX_DGRAM    65536 /* larger than any UDP payload: MSG_TRUNC never hides a cut */
 #define RX_BATCH     64    /* datagrams read per socket per wakeup: fairness between sockets */
 #define SESS_BUCKETS 1024
@@ -554,42 +556,6 @@ static int parse_num(const char *s, uint64_t mult, uint64_t *out)
 	return 0;
 }
 
-static int parse_addr(const char *text, union addr *a, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon;
-	memset(a, 0, sizeof(*a));
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-		if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, (size_t)(close - text - 1));
-		host[close - text - 1] = 0;
-		colon = close + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon || (size_t)(colon - text) >= sizeof(host))
-			return -1;
-		memcpy(host, text, (size_t)(colon - text));
-		host[colon - text] = 0;
-	}
-	uint64_t port;
-	if (parse_num(colon + 1, 1, &port) || port > 65535)
-		return -1;
-	if (text[0] != '[' && inet_pton(AF_INET, host, &a->in4.sin_addr) == 1) {
-		a->in4.sin_family = AF_INET;
-		a->in4.sin_port = htons((uint16_t)port);
-		*len = sizeof(a->in4);
-		return 0;
-	}
-	if (text[0] == '[' && inet_pton(AF_INET6, host, &a->in6.sin6_addr) == 1) {
-		a->in6.sin6_family = AF_INET6;
-		a->in6.sin6_port = htons((uint16_t)port);
-		*len = sizeof(a->in6);
-		return 0;
-	}
-	return -1;
-}
 
 /* Set field `what` of the directions selected by the option's suffix. */
 static void set_link(struct opts *o, const char *opt, const char *val)
@@ -703,9 +669,9 @@ static int setup(struct relay *r)
 {
 	union addr la;
 	socklen_t llen;
-	if (parse_addr(r->o.listen, &la, &llen))
+	if (tool_parse_addr(r->o.listen, &la.sa, sizeof(la), &llen, 1))
 		usage_error("--listen: '%s' is not IPv4:PORT or [IPv6]:PORT", r->o.listen);
-	if (parse_addr(r->o.upstream, &r->up_addr, &r->up_len))
+	if (tool_parse_addr(r->o.upstream, &r->up_addr.sa, sizeof(r->up_addr), &r->up_len, 1))
 		usage_error("--upstream: '%s' is not IPv4:PORT or [IPv6]:PORT", r->o.upstream);
 	for (int dir = 0; dir < NDIR; dir++) {
 		struct direction *d = &r->d[dir];

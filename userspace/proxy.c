@@ -321,8 +321,8 @@ static void px_request(struct proxy_conn *p)
 	const struct http1_msg *m = &p->msg;
 	const struct conf_listener *lc = p->lc;
 	loop_timer_cancel(p->w->loop, &p->timer);
-	if (!http1_str_ieq(m->method, "CONNECT") || m->method.len != 7 ||
-	    memcmp(m->method.p, "CONNECT", 7)) {
+	/* Methods are case-sensitive (RFC 9110 9.1). */
+	if (m->method.len != 7 || memcmp(m->method.p, "CONNECT", 7)) {
 		px_refuse(p, 405, "only CONNECT is supported (no forward proxying yet)",
 		          "Allow: CONNECT");
 		return;
@@ -351,9 +351,7 @@ static void px_request(struct proxy_conn *p)
 	bool numeric =
 	    inet_pton(AF_INET, p->host, bin) == 1 || inet_pton(AF_INET6, p->host, bin) == 1;
 	bool allowed = acl_match_host(lc->acl_allow, p->host, p->port);
-	p->name_allowed = !numeric && (allowed || acl_count(lc->acl_allow) == 0);
-	if (numeric && acl_count(lc->acl_allow) == 0)
-		p->name_allowed = true;
+	p->name_allowed = acl_count(lc->acl_allow) == 0 || (!numeric && allowed);
 	if (!numeric && acl_match_host(lc->acl_deny, p->host, p->port)) {
 		px_refuse(p, 403, "target denied by the listener's deny list", NULL);
 		return;

@@ -158,32 +158,44 @@ Test(happy, all_refused_reports_econnrefused)
 	close(c2);
 }
 
-/* Fill a backlog-0 listener's accept queue so further SYNs are dropped. */
-static int blackhole(uint16_t *port, int fill[2])
+/* A listener on 127.0.0.1 whose accept queue (backlog 0) is full, so further
+ * SYNs are dropped: connections to it neither succeed nor fail. */
+struct hole {
+	int lfd, fill[2];
+	uint16_t port;
+};
+
+static void hole_open(struct hole *h)
 {
-	int lfd = listener(0, port);
+	h->lfd = listener(0, &h->port);
 	struct sockaddr_in sin = {.sin_family = AF_INET,
 	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	                          .sin_port = htons(*port)};
-
+	                          .sin_port = htons(h->port)};
 	for (int i = 0; i < 2; i++) {
-		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		connect(fill[i], (struct sockaddr *)&sin, sizeof(sin));
+		h->fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(h->fill[i], (struct sockaddr *)&sin, sizeof(sin));
 	}
 	usleep(100 * 1000);
-	return lfd;
+}
+
+static void hole_close(struct hole *h)
+{
+	close(h->lfd);
+	close(h->fill[0]);
+	close(h->fill[1]);
 }
 
 Test(happy, silent_address_starts_the_next_after_the_delay)
 {
-	uint16_t hole, good;
-	int fill[2];
-	int hfd = blackhole(&hole, fill), lfd = listener(16, &good);
+	uint16_t good;
+	struct hole hole;
+	hole_open(&hole);
+	int lfd = listener(16, &good);
 	struct dns_addrs a = {0};
 	struct result r = {0};
 	struct happy *h;
 
-	add(&a, "127.0.0.1", hole);
+	add(&a, "127.0.0.1", hole.port);
 	add(&a, "127.0.0.1", good);
 	struct happy_opts o = {.attempt_delay_ms = 100, .timeout_ms = 20000};
 	uint64_t t0 = loop_update_time(L);
@@ -195,37 +207,31 @@ Test(happy, silent_address_starts_the_next_after_the_delay)
 	cr_assert_geq(loop_update_time(L) - t0, 100, "not before the attempt delay");
 	close(r.fd);
 	close(lfd);
-	close(hfd);
-	close(fill[0]);
-	close(fill[1]);
+	hole_close(&hole);
 }
 
 Test(happy, race_times_out)
 {
-	uint16_t hole;
-	int fill[2];
-	int hfd = blackhole(&hole, fill);
+	struct hole hole;
+	hole_open(&hole);
 	struct dns_addrs a = {0};
 	struct result r = {0};
 	struct happy *h;
 
-	add(&a, "127.0.0.1", hole);
+	add(&a, "127.0.0.1", hole.port);
 	struct happy_opts o = {.attempt_delay_ms = 50, .timeout_ms = 300};
 	cr_assert_eq(happy_start(L, &a, &o, on_done, &r, &h), 0);
 	wait_for(&r, 15000);
 	cr_assert_eq(r.calls, 1);
 	cr_assert_eq(r.fd, -1);
 	cr_assert_eq(r.err, -ETIMEDOUT);
-	close(hfd);
-	close(fill[0]);
-	close(fill[1]);
+	hole_close(&hole);
 }
 
 Test(happy, cancel_means_no_callback_and_no_leaked_socket)
 {
-	uint16_t hole;
-	int fill[2];
-	int hfd = blackhole(&hole, fill);
+	struct hole hole;
+	hole_open(&hole);
 	struct dns_addrs a = {0};
 	struct result r = {0};
 	struct happy *h;
@@ -233,7 +239,7 @@ Test(happy, cancel_means_no_callback_and_no_leaked_socket)
 
 	for (int fd = 0; fd < 1024; fd++)
 		before += fcntl(fd, F_GETFD) != -1;
-	add(&a, "127.0.0.1", hole);
+	add(&a, "127.0.0.1", hole.port);
 	struct happy_opts o = {.attempt_delay_ms = 50, .timeout_ms = 0};
 	cr_assert_eq(happy_start(L, &a, &o, on_done, &r, &h), 0);
 	loop_run_once(L, 10);
@@ -243,9 +249,7 @@ Test(happy, cancel_means_no_callback_and_no_leaked_socket)
 	for (int fd = 0; fd < 1024; fd++)
 		after += fcntl(fd, F_GETFD) != -1;
 	cr_assert_eq(after, before);
-	close(hfd);
-	close(fill[0]);
-	close(fill[1]);
+	hole_close(&hole);
 }
 
 Test(happy, empty_list_is_einval)

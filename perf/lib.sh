@@ -65,3 +65,44 @@ cpu_total() {
 	read -r _c u n s idle io irq sirq st _rest </proc/stat
 	echo $((u + n + s + idle + io + irq + sirq + st))
 }
+
+# ---- the round loop every benchmark script runs ----------------------------
+# SYSTEMS, STATUS (empty: the system can run), RAW, T_START and MAX_SECONDS
+# are the caller's.
+
+# The systems that can run, into ACTIVE.
+bench_active() {
+	local s
+	ACTIVE=()
+	for s in "${SYSTEMS[@]}"; do [[ -n ${STATUS[$s]} ]] || ACTIVE+=("$s"); done
+	((${#ACTIVE[@]})) || say "no system can run"
+}
+
+# bench_bg R FIELDS: background load (other jobs on the machine) over 1 s
+# while nothing of ours runs, as a raw record of round R; FIELDS are the
+# JSON members that mark it for the caller's report ('"s":"-","t":"bg"').
+bench_bg() {
+	local t0 b0 t1 b1
+	t0=$(cpu_total) b0=$(cpu_busy)
+	sleep 1
+	t1=$(cpu_total) b1=$(cpu_busy)
+	printf '{"r":%d,%s,"ok":true,"v":{"busy_pct":%s}}\n' "$1" "$2" \
+		"$(((b1 - b0) * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1) / 10))" >>"$RAW"
+}
+
+# bench_order R: ACTIVE rotated by R (drift hits every system alike), into
+# ORDER; appended to ORDERS for the report.
+bench_order() {
+	local n=${#ACTIVE[@]} i
+	ORDER=()
+	for ((i = 0; i < n; i++)); do ORDER+=("${ACTIVE[$(((i + $1) % n))]}"); done
+	ORDERS+=("${ORDER[*]}")
+}
+
+# bench_over_budget R: true, with BUDGET_NOTE set and said, once the run has
+# taken longer than BENCH_MAX_SECONDS (checked before each slot of round R).
+bench_over_budget() {
+	((SECONDS - T_START > MAX_SECONDS)) || return 1
+	BUDGET_NOTE="time budget BENCH_MAX_SECONDS=$MAX_SECONDS exceeded in round $(($1 + 1)); later slots not run"
+	say "$BUDGET_NOTE"
+}

@@ -7,8 +7,9 @@ Reads the run description from M_* environment variables set by run-tunnel.sh.
 """
 import json
 import os
-import statistics
 import sys
+
+from report_common import kv, lines, median, sig
 
 BASE = "stunnel"  # ratios are to this system
 FIELDS = {"bulk": ["gbps", "cpu_s_per_gb"], "rps": ["rps", "p50_ms"], "first": ["ms", "rtts", "ttfb_ms"]}
@@ -24,23 +25,6 @@ DESCRIPTIONS = {
     "verify": "once per system: BYTES of kfwd-peer's pseudo-random stream through the bulk path, "
     "SHA-256 of what was sent and of what arrived",
 }
-
-
-def sig(x, n=4):
-    return float(f"{x:.{n}g}") if isinstance(x, float) else x
-
-
-def median(vals):
-    v = [x for x in vals if x is not None]
-    return statistics.median(v) if v else None
-
-
-def lines(name):
-    return [x for x in os.environ.get(name, "").splitlines() if x.strip()]
-
-
-def kv(name):
-    return dict(x.split("=", 1) for x in lines(name) if "=" in x)
 
 
 def main(raw_path, out_path):

@@ -7,8 +7,9 @@ Reads the run description from M_* environment variables set by run-udp.sh.
 """
 import json
 import os
-import statistics
 import sys
+
+from report_common import kv, lines, median, sig
 
 BASE = "nginx"  # ratios are to this system
 FIELDS = ["pps", "cpu_s_per_mpkt", "sent_pps", "loss_pct", "cpu_busy_pct", "kfwd_xdp_pps", "kfwd_xdp_pkts",
@@ -26,25 +27,6 @@ DESCRIPTIONS = {
     "kfwd_xdp_pkts": "kfwd only: client->backend datagrams its XDP program forwarded during the test",
     "kfwd_socket_pkts": "kfwd only: client->backend datagrams its sockets received during the test",
 }
-
-
-def sig(x, n=4):
-    if x is None:
-        return None
-    return float(f"{x:.{n}g}") if isinstance(x, float) else x
-
-
-def median(vals):
-    v = [x for x in vals if x is not None]
-    return statistics.median(v) if v else None
-
-
-def lines(name):
-    return [x for x in os.environ.get(name, "").splitlines() if x.strip()]
-
-
-def kv(name):
-    return dict(x.split("=", 1) for x in lines(name) if "=" in x)
 
 
 def main(raw_path, out_path):

@@ -10,8 +10,9 @@
 """
 import json
 import os
-import statistics
 import sys
+
+from report_common import kv, lines, median, sig
 
 # key, table header, better, (raw test, field)
 METRICS = [
@@ -51,17 +52,6 @@ DESCRIPTIONS = {
     "conn_per_s": "completed connect + 32-byte request/response + close per second, "
     "K workers (perf/connrate, echo backend perf/echo)",
 }
-
-
-def sig(x, n=4):
-    if isinstance(x, float):
-        return float(f"{x:.{n}g}")
-    return x
-
-
-def median(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
 
 
 def cmd_iperf(path, busy, hz, errfile):
@@ -141,14 +131,6 @@ def write_compact_json(path, doc):
     with open(tmp, "w") as f:
         f.write("{\n" + ",\n".join(parts) + "\n}\n")
     os.replace(tmp, path)
-
-
-def lines(name):
-    return [x for x in os.environ.get(name, "").split("\n") if x]
-
-
-def kv(name):
-    return dict(x.split("=", 1) for x in lines(name))
 
 
 def chart(path, systems, res, rounds_n):

@@ -515,31 +515,15 @@ done
 start_iperf
 start_echo
 
-# Only the systems that can run take part in the rotation.
-ACTIVE=()
-for s in "${SYSTEMS[@]}"; do [[ -n ${STATUS[$s]} ]] || ACTIVE+=("$s"); done
-((${#ACTIVE[@]})) || say "no system can run"
+bench_active
 ORDERS=()
 BUDGET_NOTE=
 declare -A FAILS=()
 for ((r = 0; r < ROUNDS; r++)); do
-	# Background load (other jobs on the machine) over 1 s while nothing of ours runs.
-	t0=$(cpu_total) b0=$(cpu_busy)
-	sleep 1
-	t1=$(cpu_total) b1=$(cpu_busy)
-	printf '{"r":%d,"s":"-","t":"bg","ok":true,"v":{"busy_pct":%s}}\n' "$r" \
-		"$(((b1 - b0) * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1) / 10))" >>"$RAW"
-	# Rotate the order by one each round.
-	order=()
-	n=${#ACTIVE[@]}
-	for ((i = 0; i < n; i++)); do order+=("${ACTIVE[$(((i + r) % n))]}"); done
-	ORDERS+=("${order[*]}")
-	for s in "${order[@]}"; do
-		if ((SECONDS - T_START > MAX_SECONDS)); then
-			BUDGET_NOTE="time budget BENCH_MAX_SECONDS=$MAX_SECONDS exceeded in round $((r + 1)); later slots not run"
-			say "$BUDGET_NOTE"
-			break 2
-		fi
+	bench_bg "$r" '"s":"-","t":"bg"'
+	bench_order "$r"
+	for s in "${ORDER[@]}"; do
+		bench_over_budget "$r" && break 2
 		SUMMARY=
 		if ! kill -0 "$ECHO_PID" 2>/dev/null; then
 			say "echo backend died ($(oneline "$TMP/echo.log")); restarting it"

@@ -657,10 +657,18 @@ def assert_exact(cc, sc, what=""):
     up_recv = sorted((s["rx_bytes"], s["rx_sha256"]) for s in sc)
     down_sent = sorted((s["tx_bytes"], s["tx_sha256"]) for s in sc)
     down_recv = sorted((c["rx_bytes"], c["rx_sha256"]) for c in cc)
-    check(up_sent == up_recv, "%s: client->backend streams differ: sent %s received %s" % (
-        what, up_sent[:3], up_recv[:3]))
-    check(down_sent == down_recv, "%s: backend->client streams differ: sent %s received %s" % (
-        what, down_sent[:3], down_recv[:3]))
+    check(up_sent == up_recv, "%s: client->backend streams differ: %s" % (
+        what, _diff(up_sent, up_recv)))
+    check(down_sent == down_recv, "%s: backend->client streams differ: %s" % (
+        what, _diff(down_sent, down_recv)))
+
+
+def _diff(sent, recv):
+    """The (bytes, sha256) streams only one side has, for a failure message."""
+    import collections
+    a, b = collections.Counter(sent), collections.Counter(recv)
+    return "sent, not received %s; received, not sent %s (of %d)" % (
+        sorted((a - b).elements())[:5], sorted((b - a).elements())[:5], len(sent))
 
 
 def run(main):

@@ -205,7 +205,8 @@ const struct conf_key conf_tunnel_keys[] = {
      "at each connection attempt."},
     {"bind", K_ADDR, 0, T(bind), 0, 0, "(required for server)", NULL,
      "Server: the UDP address to listen on, `IP:PORT`, `[IPv6]:PORT`, `*:PORT` or "
-     "`[::]:PORT`."},
+     "`[::]:PORT` (IPv6 only). On a wildcard address each reply leaves from the "
+     "address its client sent to (IP_PKTINFO), so multi-homed hosts work."},
     {"peer_name", K_STR, KF_REQUIRED, T(peer_name), 1, 253, "(required)", NULL,
      "The name the peer's certificate must carry (subjectAltName); checked after the "
      "handshake on both sides."},

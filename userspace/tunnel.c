@@ -467,8 +467,8 @@ void tconn_read_error(struct tconn *c, int rv)
 
 /* ---- server ------------------------------------------------------------- */
 
-struct tconn *tconn_accept(struct tunnel *t, const struct addr *from, const uint8_t *pkt,
-                           size_t len)
+struct tconn *tconn_accept(struct tunnel *t, const struct addr *from, const struct addr *to,
+                           const uint8_t *pkt, size_t len)
 {
 	ngtcp2_pkt_hd hd;
 	if (t->draining || ngtcp2_accept(&hd, pkt, len))
@@ -484,7 +484,7 @@ struct tconn *tconn_accept(struct tunnel *t, const struct addr *from, const uint
 	if (!c)
 		return NULL;
 	c->remote = *from;
-	c->local = t->bind;
+	c->local = *to;
 	c->odcid = hd.dcid;
 	ngtcp2_cid scid = {.datalen = TUN_SCID_LEN};
 	rand_cb(scid.data, scid.datalen, NULL);
@@ -736,6 +736,22 @@ static int server_socket(struct tunnel *t)
 	}
 	t->bind.len = sizeof(t->bind.u.ss);
 	getsockname(fd, &t->bind.u.sa, &t->bind.len);
+	/* On a wildcard address the kernel would pick each reply's source by route,
+	 * which on a host with several addresses need not be the one the client
+	 * sent to; its connected socket would then drop every reply. */
+	if (addr_is_any(&t->bind)) {
+		int rv = addr_family(&t->bind) == AF_INET
+		             ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
+		             : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		if (rv) {
+			int err = -errno;
+			log_err("tunnel: udp %s: cannot learn packets' destination addresses: %s",
+			        addr_format(&t->bind, a), strerror(errno));
+			close(fd);
+			return err;
+		}
+		t->pktinfo = true;
+	}
 	t->udp = (struct loop_io){.fd = fd, .fn = tio_recv_cb};
 	log_info("tunnel: server on udp %s, peer must be %s", addr_format(&t->bind, a),
 	         t->tc->peer_name);

@@ -90,6 +90,7 @@ struct tunnel {
 	struct loop_pending flush;   /* connections marked dirty write */
 	uint8_t reset_secret[32];    /* stateless reset tokens */
 	struct addr bind;            /* server: bound address */
+	bool pktinfo; /* server on a wildcard address: answer from the address each peer used */
 	bool gso, gro;
 	uint8_t *txbuf, *rxbuf;
 	struct tconn *conns;
@@ -127,9 +128,10 @@ void tconn_fail(struct tconn *c, const char *why);
 void tconn_gone(struct tconn *c, const char *why);
 /* ngtcp2_conn_read_pkt failed with rv: close accordingly. */
 void tconn_read_error(struct tconn *c, int rv);
-/* Server: a packet for no connection; accept it if it is a valid Initial. */
-struct tconn *tconn_accept(struct tunnel *t, const struct addr *from, const uint8_t *pkt,
-                           size_t len);
+/* Server: a packet for no connection; accept it if it is a valid Initial.
+ * to: the local address it arrived at (t->bind unless t->pktinfo). */
+struct tconn *tconn_accept(struct tunnel *t, const struct addr *from, const struct addr *to,
+                           const uint8_t *pkt, size_t len);
 /* Write every connection that received packets; free closed ones. */
 void tun_flush(struct tunnel *t);
 /* Have c write after this loop iteration (credit or stream data to send). */

@@ -61,6 +61,26 @@ int tio_socket(struct tunnel *t, int family)
 	return fd;
 }
 
+/* Fill h with the cmsg that makes a reply leave from local (a server on a
+ * wildcard address). Return the control bytes used. */
+static size_t put_source(struct cmsghdr *h, const struct addr *local)
+{
+	if (addr_family(local) == AF_INET) {
+		struct in_pktinfo pi = {.ipi_spec_dst = local->u.in4.sin_addr};
+		h->cmsg_level = IPPROTO_IP;
+		h->cmsg_type = IP_PKTINFO;
+		h->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(h), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	struct in6_pktinfo pi = {.ipi6_addr = local->u.in6.sin6_addr};
+	h->cmsg_level = IPPROTO_IPV6;
+	h->cmsg_type = IPV6_PKTINFO;
+	h->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(h), &pi, sizeof(pi));
+	return CMSG_SPACE(sizeof(pi));
+}
+
 /* Send one batch: nseg packets of seglen bytes (the last may be shorter). */
 static void tio_send(struct tconn *c, const uint8_t *buf, size_t len, size_t seglen, size_t nseg,
                      int ecn)
@@ -77,25 +97,29 @@ static void tio_send(struct tconn *c, const uint8_t *buf, size_t len, size_t seg
 	}
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo))];
 		struct cmsghdr align;
 	} cm;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	memset(&cm, 0, sizeof(cm));
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf};
+	struct cmsghdr *h = (struct cmsghdr *)cm.buf;
 	if (t->server) {
 		m.msg_name = (void *)&c->remote.u.sa;
 		m.msg_namelen = c->remote.len;
 	}
 	if (nseg > 1) {
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.buf;
-		m.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
 		h->cmsg_level = IPPROTO_UDP;
 		h->cmsg_type = UDP_SEGMENT;
 		h->cmsg_len = CMSG_LEN(sizeof(uint16_t));
 		uint16_t s = (uint16_t)seglen;
 		memcpy(CMSG_DATA(h), &s, sizeof(s));
+		m.msg_controllen += CMSG_SPACE(sizeof(uint16_t));
+		h = (struct cmsghdr *)(cm.buf + m.msg_controllen);
 	}
+	if (t->server && t->pktinfo)
+		m.msg_controllen += put_source(h, &c->local);
+	if (!m.msg_controllen)
+		m.msg_control = NULL;
 	ssize_t n = sendmsg(fd, &m, 0);
 	if (n >= 0) {
 		t->st.bytes_tx += (uint64_t)n;
@@ -265,8 +289,8 @@ static struct tconn *find_conn(struct tunnel *t, const uint8_t *dcid, size_t len
 	return NULL;
 }
 
-static void deliver(struct tunnel *t, const struct addr *from, const uint8_t *pkt, size_t len,
-                    int ecn)
+static void deliver(struct tunnel *t, const struct addr *from, const struct addr *to,
+                    const uint8_t *pkt, size_t len, int ecn)
 {
 	struct tconn *c = NULL;
 	if (!t->server) {
@@ -278,7 +302,7 @@ static void deliver(struct tunnel *t, const struct addr *from, const uint8_t *pk
 			return; /* not QUIC, or a version we do not speak: ignore */
 		c = find_conn(t, vc.dcid, vc.dcidlen);
 		if (!c) {
-			c = tconn_accept(t, from, pkt, len);
+			c = tconn_accept(t, from, to, pkt, len);
 			if (!c)
 				return;
 		}
@@ -287,6 +311,8 @@ static void deliver(struct tunnel *t, const struct addr *from, const uint8_t *pk
 		return;
 	if (t->server && !addr_equal(from, &c->remote))
 		c->remote = *from; /* the peer's NAT rebinding: ngtcp2 validates the path */
+	if (t->server && !addr_equal(to, &c->local))
+		c->local = *to; /* the peer migrated to another of our addresses */
 	ngtcp2_path path = {
 	    .local = {.addr = &c->local.u.sa, .addrlen = c->local.len},
 	    .remote = {.addr = (struct sockaddr *)&from->u.sa, .addrlen = from->len},
@@ -302,10 +328,11 @@ void tio_recv_cb(struct loop *l, struct loop_io *io, uint32_t events)
 {
 	struct tunnel *t = container_of(io, struct tunnel, udp);
 	for (int i = 0; i < RX_BUDGET; i++) {
-		struct addr from = {0};
+		struct addr from = {0}, to = t->bind;
 		struct iovec iov = {.iov_base = t->rxbuf, .iov_len = TUN_RX_BUF};
 		union {
-			char buf[CMSG_SPACE(sizeof(int)) * 4];
+			char buf[CMSG_SPACE(sizeof(int)) * 3 +
+			         CMSG_SPACE(sizeof(struct in6_pktinfo))];
 			struct cmsghdr align;
 		} cm;
 		struct msghdr m = {.msg_name = &from.u.ss,
@@ -337,10 +364,18 @@ void tio_recv_cb(struct loop *l, struct loop_io *io, uint32_t events)
 			} else if (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_TCLASS) {
 				memcpy(&v, CMSG_DATA(h), sizeof(v));
 				ecn = v & 3;
+			} else if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+				memcpy(&pi, CMSG_DATA(h), sizeof(pi));
+				to.u.in4.sin_addr = pi.ipi_addr;
+			} else if (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_PKTINFO) {
+				struct in6_pktinfo pi;
+				memcpy(&pi, CMSG_DATA(h), sizeof(pi));
+				to.u.in6.sin6_addr = pi.ipi6_addr;
 			}
 		}
 		for (size_t off = 0; off < (size_t)n; off += seg)
-			deliver(t, &from, t->rxbuf + off,
+			deliver(t, &from, &to, t->rxbuf + off,
 			        (size_t)n - off < seg ? (size_t)n - off : seg, ecn);
 		if (i == RX_BUDGET - 1)
 			loop_pending_add(l, &t->rx_more);

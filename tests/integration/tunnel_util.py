@@ -50,7 +50,7 @@ def certs(d):
 UDP_PORT = 24443
 
 
-def server_conf(k, d, allow, cert="b", ca="ca", peer_name="gw-a.test"):
+def server_conf(k, d, allow, cert="b", ca="ca", peer_name="gw-a.test", bind=None):
     return ("global = { workers = 1; control_socket = \"%s\"; instance = \"%s\"; "
             "shutdown_grace_ms = 2000; };\n"
             "tunnel = { role = \"server\"; bind = \"%s:%d\"; peer_name = \"%s\";\n"
@@ -58,11 +58,11 @@ def server_conf(k, d, allow, cert="b", ca="ca", peer_name="gw-a.test"):
             "upstreams = { allow = ( %s ); connect_timeout_ms = 2000; };\n"
             "listeners = ( { name = \"unused\"; bind = \"127.0.0.1:25999\"; "
             "backends = ( \"127.0.0.1:25998\" ); } );\n" % (
-                k.sock, k.instance, GW_B_V4, UDP_PORT, peer_name, d, ca, d, cert, d, cert,
+                k.sock, k.instance, bind or GW_B_V4, UDP_PORT, peer_name, d, ca, d, cert, d, cert,
                 ", ".join('"%s"' % a for a in allow)))
 
 
-def client_conf(k, d, listeners, cert="a", ca="ca", peer_name="gw-b.test"):
+def client_conf(k, d, listeners, cert="a", ca="ca", peer_name="gw-b.test", peer=None):
     ls = ",\n".join("  { " + " ".join('%s = "%s";' % kv for kv in l.items()) + " }"
                     for l in listeners)
     return ("global = { workers = 1; control_socket = \"%s\"; instance = \"%s\"; "
@@ -71,7 +71,8 @@ def client_conf(k, d, listeners, cert="a", ca="ca", peer_name="gw-b.test"):
             "  tls = { ca = \"%s/%s.pem\"; cert = \"%s/%s.pem\"; key = \"%s/%s.key\"; };\n"
             "  transport = { connect_interval_ms = 200; keep_alive_ms = 1000; }; };\n"
             "listeners = (\n%s\n);\n" % (
-                k.sock, k.instance, GW_B_V4, UDP_PORT, peer_name, d, ca, d, cert, d, cert, ls))
+                k.sock, k.instance, peer or GW_B_V4, UDP_PORT, peer_name, d, ca, d, cert, d, cert,
+                ls))
 
 
 def tunnel_state(k):

@@ -202,7 +202,7 @@ static int derive_globals(struct conf_ctx *x, struct conf *c)
 		if (strlen(g->instance) > 64)
 			g->instance[64] = 0; /* the same bound as a written 'instance' */
 		for (char *p = g->instance; *p; p++)
-			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
 				*p = '_';
 	}
 	if (!g->control_socket) {

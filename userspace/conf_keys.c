@@ -512,6 +512,13 @@ static int parse_value(struct conf_ctx *x, const char *where, const struct conf_
 			         where, k->name, v);
 			return -EINVAL;
 		}
+		if ((k->flags & KF_NODOT) && strchr(v, '.')) {
+			conf_err(x, line,
+			         "%s'%s' may not contain '.' (it names a folder on the BPF "
+			         "filesystem, which refuses dots): \"%s\"",
+			         where, k->name, v);
+			return -EINVAL;
+		}
 		if ((k->flags & KF_HOSTPORT) && check_hostport(x, where, k, line, v))
 			return -EINVAL;
 		char *copy = (k->flags & KF_PATH) ? path_join(x, v) : strdup(v);

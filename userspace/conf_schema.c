@@ -21,10 +21,11 @@ const struct conf_key conf_global_keys[] = {
     {"workers", K_INT, 0, G(workers), 0, 256, "0", NULL,
      "Worker threads, each with its own event loop and its own SO_REUSEPORT listening "
      "sockets. 0 means one per online CPU."},
-    {"instance", K_STR, KF_DERIVED | KF_NAME, G(instance), 1, 64,
+    {"instance", K_STR, KF_DERIVED | KF_NAME | KF_NODOT, G(instance), 1, 64,
      "config file name without its extension", NULL,
      "Name of this instance; keeps the control socket and pinned BPF objects of two "
-     "instances apart."},
+     "instances apart. Letters, digits, `_` and `-` (the BPF filesystem refuses dots); "
+     "derived names have other characters, dots included, replaced by `_`."},
     {"control_socket", K_STR, KF_DERIVED | KF_PATH, G(control_socket), 1, 107,
      "`/run/kfwd/<instance>.sock`", NULL,
      "Unix socket for `kfwd stats` and the other inspection commands."},

@@ -33,6 +33,7 @@ enum conf_kind {
 #define KF_READABLE 0x40  /* K_STR path: must name a readable regular file at load */
 #define KF_HOSTPORT 0x80  /* K_STR: "host:port" or "[v6]:port", not resolved at load */
 #define KF_ACL      0x100 /* K_STRLIST: every element is an ACL pattern (acl.h) */
+#define KF_NODOT    0x200 /* KF_NAME without '.': it names bpffs entries, which refuse dots */
 
 struct conf_key {
 	const char *name;

@@ -181,7 +181,7 @@ Test(conf, explicit_values)
 {
 	load_ok("global = {\n"
 	        "  workers = 4;\n"
-	        "  instance = \"blue-1.x_y\";\n"
+	        "  instance = \"blue-1_x-y\";\n"
 	        "  control_socket = \"/tmp/blue.sock\";\n"
 	        "  bpf_pin_path = \"/sys/fs/bpf/other\";\n"
 	        "  shutdown_grace_ms = 0;\n"
@@ -195,7 +195,7 @@ Test(conf, explicit_values)
 	                                     ");\n");
 	cr_assert_eq(C->global.workers, 4);
 	cr_assert_eq(conf_workers(C), 4);
-	cr_assert_str_eq(C->global.instance, "blue-1.x_y");
+	cr_assert_str_eq(C->global.instance, "blue-1_x-y");
 	cr_assert_str_eq(C->global.control_socket, "/tmp/blue.sock");
 	cr_assert_str_eq(C->global.bpf_pin_path, "/sys/fs/bpf/other");
 	cr_assert_eq(C->global.shutdown_grace_ms, 0);
@@ -230,6 +230,13 @@ Test(conf, explicit_instance_names_the_control_socket)
 	cr_assert_str_eq(C->global.control_socket, "/run/kfwd/green.sock");
 }
 
+Test(conf, instance_with_a_dot_is_refused)
+{
+	expect_only("global = { instance = \"perf.127.0.0.1\"; };\n"
+	            "listeners = ( " LSN("a", "127.0.0.1:1") " );\n",
+	            1, "'instance' may not contain '.' (it names a folder on the BPF filesystem");
+}
+
 Test(conf, empty_global_group_gets_defaults)
 {
 	load_ok("global = { };\nlisteners = ( " LSN("a", "127.0.0.1:1") " );\n");
@@ -241,8 +248,8 @@ Test(conf, empty_global_group_gets_defaults)
 Test(conf, instance_derived_from_file_name)
 {
 	static const char *const cases[][2] = {
-	    {"edge.conf", "edge"},    {"/a/b/my.inst.cfg", "my.inst"}, {"noext", "noext"},
-	    {"dir.d/noext", "noext"}, {".hidden", ".hidden"},          {"we ird!.conf", "we_ird_"},
+	    {"edge.conf", "edge"},    {"/a/b/my.inst.cfg", "my_inst"}, {"noext", "noext"},
+	    {"dir.d/noext", "noext"}, {".hidden", "_hidden"},          {"we ird!.conf", "we_ird_"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		load_ok_as(cases[i][0], "listeners = ( " LSN("a", "127.0.0.1:1") " );\n");

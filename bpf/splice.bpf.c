@@ -29,6 +29,7 @@ struct ops_ctx {
 	__u32 local_ip4;  /* network byte order */
 	__u32 local_ip6[4];
 	__u32 snd_nxt;
+	__u32 rcv_nxt;
 };
 
 static __always_inline const struct kfwd_port *port_lookup(const struct ops_ctx *o)
@@ -62,6 +63,8 @@ static __always_inline void sock_insert(struct bpf_sock_ops *skops, struct ops_c
 	st->seq_base = o->snd_nxt;
 	if (tp)
 		st->seq_base = tp->write_seq;
+	st->rcv_seq = o->rcv_nxt;
+	st->rcv_known = 1;
 	if (bpf_sock_hash_update(skops, &socks, &o->cookie, BPF_NOEXIST))
 		count(insert_err);
 	else
@@ -152,8 +155,10 @@ int kfwd_sockops(struct bpf_sock_ops *skops)
 	o.local_ip6[2] = skops->local_ip6[2];
 	o.local_ip6[3] = skops->local_ip6[3];
 	o.snd_nxt = skops->snd_nxt;
+	o.rcv_nxt = skops->rcv_nxt;
 	new_state = skops->args[1];
 	barrier_var(o.snd_nxt);
+	barrier_var(o.rcv_nxt);
 	barrier_var(new_state);
 	o.cookie = bpf_get_socket_cookie(skops);
 
@@ -203,6 +208,58 @@ static __always_inline bool peer_has_room(struct kfwd_sock *st, __u64 peer, __u3
 	return ok;
 }
 
+/* bpf_skb_adjust_room removes at most this many bytes per call from an sk_skb. */
+#define TRIM_STEP  4095
+#define TRIM_CALLS 64 /* up to 256 KiB of old bytes in one skb */
+
+/*
+ * Cut off the bytes of skb this socket's verdict has already seen. TCP queues
+ * a segment that overlaps what it received (seq < rcv_nxt < end_seq, a
+ * retransmission whose head arrived before) untrimmed: its own readers skip
+ * the old head through copied_seq, but tcp_read_skb() hands the verdict the
+ * whole skb, so without this the old bytes would reach the peer twice
+ * (test_fast_overlap). Return the skb's new length, or -1 to drop it: wholly
+ * old, or the head could not be cut off (counted; the stream is broken then,
+ * and kfwd's close-time check says so).
+ */
+static __always_inline long cut_old(struct __sk_buff *skb, struct kfwd_sock *st, __u32 len)
+{
+	struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)k->cb;
+	__u32 seq = 0, old, n;
+	int i;
+
+	if (bpf_probe_read_kernel(&seq, sizeof(seq), &cb->seq))
+		return len; /* cannot tell: deliver as before */
+	if (!st->rcv_known) {
+		st->rcv_seq = seq;
+		st->rcv_known = 1;
+	}
+	old = st->rcv_seq - seq;
+	if ((__s32)old <= 0) {
+		st->rcv_seq = seq + len;
+		return len;
+	}
+	count(overlap_skbs);
+	if (old >= len) {
+		count_add(overlap_bytes, len);
+		return -1;
+	}
+	st->rcv_seq = seq + len;
+	count_add(overlap_bytes, old);
+	for (i = 0; i < TRIM_CALLS && old; i++) {
+		n = old < TRIM_STEP ? old : TRIM_STEP;
+		if (bpf_skb_adjust_room(skb, -(__s32)n, 0, 0))
+			break;
+		old -= n;
+	}
+	if (old) {
+		count(overlap_fail);
+		return -1;
+	}
+	return skb->len;
+}
+
 static __always_inline int pass(struct kfwd_sock *st, __u32 len)
 {
 	__sync_fetch_and_add(&st->passed, len);
@@ -228,6 +285,13 @@ int kfwd_verdict(struct __sk_buff *skb)
 	 * socket; dropped, the FIN is still seen (recv() returns 0). */
 	if (len == 0)
 		return SK_DROP;
+	{
+		long n = cut_old(skb, st, len);
+
+		if (n <= 0)
+			return SK_DROP;
+		len = (__u32)n;
+	}
 	peer = READ_ONCE_U64(st->peer);
 	/* Redirect only once kfwd has written every byte it was passed: what it
 	 * still holds must reach the peer before anything the kernel sends. */

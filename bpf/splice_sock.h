@@ -17,6 +17,14 @@
 			_c->field++;                                                               \
 	} while (0)
 
+#define count_add(field, n)                                                                        \
+	do {                                                                                       \
+		__u32 _z = 0;                                                                      \
+		struct kfwd_counters *_c = bpf_map_lookup_elem(&counters, &_z);                   \
+		if (_c)                                                                            \
+			_c->field += (n);                                                          \
+	} while (0)
+
 static __always_inline struct kfwd_sock *sock_state(__u32 slot)
 {
 	return bpf_map_lookup_elem(&sockstate, &slot);

@@ -69,8 +69,10 @@ struct kfwd_sock {
 	__u32 seq_base;   /* write_seq at establishment */
 	__u32 peer_slot;  /* peer's slot (valid while peer != 0) */
 	__u32 dir;        /* KFWD_DIR_* */
+	__u32 rcv_seq;    /* TCP sequence number of the next byte the verdict has not seen */
+	__u32 rcv_known;  /* rcv_seq is set (at insertion, else by the first skb) */
 	__u32 _pad0;
-	__u64 _pad1[3];
+	__u64 _pad1[2];
 };
 
 /* `ports` key: a TCP listener's address as the sockops program sees it. A
@@ -127,6 +129,9 @@ struct kfwd_counters {
 	__u64 released;     /* slots of sockets that closed before kfwd took them */
 	__u64 bp_pass;      /* skbs passed because the peer had no room for them */
 	__u64 redir_fail;   /* bpf_sk_redirect_hash refused */
+	__u64 overlap_skbs; /* skbs that began with bytes the verdict had already seen */
+	__u64 overlap_bytes; /* those old bytes, cut off (or the whole skb dropped) */
+	__u64 overlap_fail; /* an old head could not be cut off: skb dropped, stream broken */
 };
 
 /* ==== UDP fast path and XDP front door (bpf/xdp_fwd.bpf.c, userspace/xdp.c) ====

@@ -11,6 +11,7 @@ connection and sends 0..A, then a segment covering A-OLD..B (OLD bytes kfwd has
 already received, more than one 4095-byte cut), then B..N with FIN. The client
 must read exactly bytes 0..N, on the fast path (where the kernel counters show
 the cut) and on the userspace relay."""
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -102,11 +103,9 @@ class FakeHost:
 
 
 def open_tun(t):
-    fd = t.gw.socket(socket.AF_INET, socket.SOCK_DGRAM)  # only to enter gw's namespace below
-    fd.close()
+    """A TUN device kt0 in gw, routing GW_TUN/24 to this process."""
     here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     there = os.open("/run/netns/" + t.gw.name, os.O_RDONLY)
-    import ctypes
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     try:
         check(libc.setns(there, 0x40000000) == 0, "setns gw")

@@ -91,9 +91,9 @@ struct fwd {
 	bool name_allowed;
 	struct http_client_ctx cctx;
 	struct body req, resp;
-	bool resp_head;   /* the final response head has been parsed */
-	bool resp_sent;   /* response bytes went to the client: no error status can follow */
-	bool up_keep;     /* the target connection may carry another request */
+	bool resp_head; /* the final response head has been parsed */
+	bool resp_sent; /* response bytes were written to the client: no error status can follow */
+	bool up_keep;   /* the target connection may carry another request */
 	bool client_keep; /* the client connection may carry another request */
 	bool up_dead;     /* writing to the target failed: the request is abandoned */
 	struct dns_query *q;
@@ -615,7 +615,8 @@ static int fwd_done(struct fwd *f)
 	/* Bytes behind the response would be taken for the next one's. */
 	if (!whole || !f->up_keep || f->uin.len)
 		fwd_close_upstream(f);
-	if (!whole || !f->client_keep) {
+	/* A stopping worker lets the exchange finish but takes no next request. */
+	if (!whole || !f->client_keep || f->w->draining) {
 		shutdown(f->cio.fd, SHUT_WR);
 		fwd_free(f);
 		return P_GONE;
@@ -666,7 +667,6 @@ static int fwd_resp_head(struct fwd *f)
 		bq_put(&f->cout, b.data, b.len);
 		buf_free(&b);
 		bq_take(&f->uin, f->msg.head_len);
-		f->resp_sent = f->resp_sent || f->cout.len;
 		if (!(res.flags & HTTP1_F_INFORMATIONAL)) {
 			f->resp_head = true;
 			f->r.status = f->msg.status;
@@ -728,8 +728,11 @@ static int fwd_xfer(struct fwd *f)
 	if (f->resp_head && !f->resp.done) {
 		int r = body_step(&f->resp, &f->uin, &f->cout, f->u_eof, &why);
 		if (r < 0) {
-			log_debug("listener %s: %s: response body: %s", f->wl->l->name, f->r.target,
-			          why);
+			char text[160];
+			snprintf(text, sizeof(text), "bad response body from the target: %s", why);
+			if (!f->resp_sent) /* what is buffered can still be replaced */
+				return fwd_refuse(f, 502, text, NULL);
+			log_debug("listener %s: %s: %s", f->wl->l->name, f->r.target, text);
 			return fwd_abort(f, ERR_BACKEND_RESET);
 		}
 		moved |= r;
@@ -739,6 +742,7 @@ static int fwd_xfer(struct fwd *f)
 		if (n < 0)
 			return fwd_abort(f, ERR_CLIENT_GONE);
 		if (n) {
+			f->resp_sent = true;
 			f->r.down += (uint64_t)n;
 			ctr_add(&f->wl->ctr->bytes_out, (uint64_t)n);
 			moved = 1;

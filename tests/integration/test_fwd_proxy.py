@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import http.client
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kfwdtest import Topology, check, log, run  # noqa: E402
@@ -220,6 +221,71 @@ def errors(t, k):
         check(e[name] == n, "%s: %d, want %d (%s)" % (name, e[name], n, e))
 
 
+def bad_origin(t):
+    """A target that misbehaves by path: dup Content-Length, close without an
+    answer, a malformed chunk after the head, or no answer at all."""
+    srv = t.backend.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("10.77.2.2", 8090))
+    srv.listen(16)
+    held = []
+    go_on = threading.Event()
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                b = c.recv(4096)
+                if not b:
+                    break
+                head += b
+            path = head.split(b" ")[1] if head else b""
+            if path == b"/dupcl":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+            elif path == b"/badchunk":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                go_on.wait(20)  # until the client has the head: then break the body
+                c.sendall(b"zz\r\n")
+            elif path == b"/badchunk-at-once":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+            elif path == b"/silent":
+                held.append(c)
+                continue
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, held, go_on
+
+
+def bad_targets(t, k, go_on):
+    def get(port, path):
+        s, f = raw(t, port, b"GET http://10.77.2.2:8090%s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+        line = f.readline()
+        rest = f.read()
+        s.close()
+        return line, rest
+    line, rest = get(3128, b"/dupcl")
+    check(line.startswith(b"HTTP/1.1 502 ") and b"Content-Length" in rest, "dup CL: %r %r" % (line, rest))
+    line, rest = get(3128, b"/close")
+    check(line.startswith(b"HTTP/1.1 502 ") and b"without answering" in rest, "no answer: %r %r" % (line, rest))
+    line, rest = get(3128, b"/badchunk-at-once")
+    check(line.startswith(b"HTTP/1.1 502 ") and b"bad response body" in rest, "bad chunk: %r %r" % (line, rest))
+    s, f = raw(t, 3128, b"GET http://10.77.2.2:8090/badchunk HTTP/1.1\r\nHost: x\r\n\r\n")
+    st, h, _ = read_response(f, head_req=True)
+    first = f.read(len(b"5\r\nhello\r\n"))
+    go_on.set()
+    rest = f.read()
+    s.close()
+    check(st == 200 and h.get("transfer-encoding") == "chunked" and first == b"5\r\nhello\r\n" and rest == b"",
+          "bad chunk after the head went out: the client must see a cut chunked body, got %r %r" % (first, rest))
+    line, rest = get(3131, b"/silent")
+    check(line.startswith(b"HTTP/1.1 504 ") and b"in time" in rest, "silent target: %r %r" % (line, rest))
+    log("misbehaving targets: 502 for a bad head or no answer, a cut for a bad body, 504 for silence")
+
+
 def main():
     with Topology() as t:
         users = os.path.join(t.tmpdir, "users")
@@ -229,15 +295,25 @@ def main():
         k = t.kfwd([dict(name="px", bind="10.77.1.1:3128", mode="connect"),
                     dict(name="off", bind="10.77.1.1:3129", mode="connect", forward_proxy=False),
                     dict(name="au", bind="10.77.1.1:3130", mode="connect",
-                         auth=dict(type="basic", users_file=users))]).start()
+                         auth=dict(type="basic", users_file=users)),
+                    dict(name="slow", bind="10.77.1.1:3131", mode="connect",
+                         idle_timeout_ms=500)]).start()
+        bad, _held, go_on = bad_origin(t)
         n = keep_alive_suite(t, k)
         pipelined(t)
         with_curl(t)
         errors(t, k)
+        bad_targets(t, k, go_on)
         k.finish()
         recs = [json.loads(x.split(" access ", 1)[1]) for x in k.log_text().splitlines()
                 if " access {" in x]
-        fwd = [r for r in recs if r["listener"] == "px" and r["result"] == "forward"]
+        fwd = [r for r in recs if r["listener"] == "px" and r["result"] == "forward"
+               and not r["target"].endswith(":8090")]
+        cut = [r for r in recs if r["target"] == "10.77.2.2:8090" and r["result"] == "forward"]
+        check(len(cut) == 1 and cut[0]["close"] == "backend_reset" and cut[0]["status"] == 200,
+              "the cut response's record: %s" % cut)
+        check(all(r["close"] == "done" for r in fwd), "records not done: %s"
+              % [r for r in fwd if r["close"] != "done"])
         check(len(fwd) == n + 3 + 3, "forward records: %d, want %d" % (len(fwd), n + 6))
         first = fwd[0]
         check(first["method"] == "GET" and first["status"] == 200 and first["close"] == "done"
@@ -247,6 +323,7 @@ def main():
               "second record %s" % fwd[1])
         for o in origins:
             o.stop()
+        bad.close()
 
 
 run(main)

@@ -19,6 +19,7 @@
 #include "http_xlate.h"
 #include "jsonw.h"
 #include "log.h"
+#include "proxy_body.h"
 #include "proxy_int.h"
 
 #include <ctype.h>
@@ -31,9 +32,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FWD_BUF        (64 * 1024) /* body bytes buffered per direction */
-#define FWD_BUDGET     32          /* pump rounds per callback before yielding to other flows */
-#define CHUNK_OVERHEAD (HTTP1_CHUNK_HEAD_MAX + 2 + sizeof(HTTP1_CHUNK_LAST))
+#define FWD_BUF    (64 * 1024) /* body bytes buffered per direction */
+#define FWD_BUDGET 32          /* pump rounds per callback before yielding to other flows */
 
 enum fwd_state {
 	FW_HEAD,    /* reading the next request head (request_timeout_ms) */
@@ -44,20 +44,6 @@ enum fwd_state {
 
 /* Progress of a pump step. */
 enum { P_IDLE = 0, P_MORE = 1, P_GONE = -1 };
-
-/* Bytes p[off .. off+len) of p[0 .. cap). */
-struct bq {
-	char *p;
-	size_t off, len, cap;
-};
-
-/* One message body on its way from src to dst. */
-struct body {
-	enum http1_framing in, out;
-	uint64_t left; /* HTTP1_BODY_LENGTH */
-	struct http1_chunk_dec dec;
-	bool done;
-};
 
 /* What the access log says about the current request. */
 struct fwd_rec {
@@ -82,7 +68,7 @@ struct fwd {
 	struct loop_timer timer;
 	struct loop_pending pend;
 	uint64_t last_active;
-	struct bq cin, uout, uin, cout;
+	struct pxq cin, uout, uin, cout;
 	struct http1_msg msg; /* the request head, then each response head */
 	char host[256];
 	uint16_t port;
@@ -90,7 +76,7 @@ struct fwd {
 	char ukey[HTTP1_AUTHORITY_MAX + 8]; /* the one uio is connected to */
 	bool name_allowed;
 	struct http_client_ctx cctx;
-	struct body req, resp;
+	struct pxbody req, resp;
 	bool resp_head; /* the final response head has been parsed */
 	bool resp_sent; /* response bytes were written to the client: no error status can follow */
 	bool up_keep;   /* the target connection may carry another request */
@@ -104,174 +90,6 @@ struct fwd {
 };
 
 static void fwd_pump(struct fwd *f);
-
-/* ---- buffers ---- */
-
-static int bq_alloc(struct bq *b, size_t cap)
-{
-	b->p = malloc(cap);
-	b->off = b->len = 0;
-	b->cap = cap;
-	return b->p ? 0 : -ENOMEM;
-}
-
-static size_t bq_space(struct bq *b)
-{
-	if (b->off && b->off + b->len == b->cap) {
-		memmove(b->p, b->p + b->off, b->len);
-		b->off = 0;
-	}
-	return b->cap - b->off - b->len;
-}
-
-static void bq_compact(struct bq *b)
-{
-	if (b->off)
-		memmove(b->p, b->p + b->off, b->len);
-	b->off = 0;
-}
-
-static void bq_put(struct bq *b, const char *s, size_t n)
-{
-	memcpy(b->p + b->off + b->len, s, n);
-	b->len += n;
-}
-
-static void bq_take(struct bq *b, size_t n)
-{
-	b->off += n;
-	b->len -= n;
-	if (!b->len)
-		b->off = 0;
-}
-
-/* Read fd into b until b is full or fd would block. Return bytes read,
- * *eof on FIN, -errno on an error. */
-static ssize_t bq_read(int fd, struct bq *b, bool *rd, bool *eof)
-{
-	ssize_t total = 0;
-	size_t room;
-	while (*rd && (room = bq_space(b))) {
-		ssize_t n = recv(fd, b->p + b->off + b->len, room, 0);
-		if (n > 0) {
-			b->len += (size_t)n;
-			total += n;
-		} else if (n == 0) {
-			*eof = true;
-			*rd = false;
-		} else if (errno == EAGAIN) {
-			*rd = false;
-		} else if (errno != EINTR) {
-			return -errno;
-		}
-	}
-	return total;
-}
-
-/* Write b to fd until empty or fd would block. Return bytes written or -errno. */
-static ssize_t bq_write(int fd, struct bq *b, bool *wr)
-{
-	ssize_t total = 0;
-	while (*wr && b->len) {
-		ssize_t n = send(fd, b->p + b->off, b->len, MSG_NOSIGNAL);
-		if (n > 0) {
-			bq_take(b, (size_t)n);
-			total += n;
-		} else if (errno == EAGAIN) {
-			*wr = false;
-		} else if (errno != EINTR) {
-			return -errno;
-		}
-	}
-	return total;
-}
-
-/* ---- bodies ---- */
-
-static void body_init(struct body *b, enum http1_framing in, enum http1_framing out, uint64_t len)
-{
-	memset(b, 0, sizeof(*b));
-	b->in = in;
-	b->out = out;
-	b->left = len;
-	http1_chunk_dec_init(&b->dec, 0, 0);
-	b->done = in == HTTP1_BODY_NONE || (in == HTTP1_BODY_LENGTH && len == 0);
-}
-
-/* Append data as one chunk (out chunked) or as it is. dst has room. */
-static void body_emit(const struct body *b, struct bq *dst, const char *data, size_t n)
-{
-	if (!n)
-		return;
-	if (b->out == HTTP1_BODY_CHUNKED) {
-		char head[HTTP1_CHUNK_HEAD_MAX];
-		size_t h = http1_chunk_head(head, n);
-		bq_put(dst, head, h);
-		bq_put(dst, data, n);
-		bq_put(dst, HTTP1_CHUNK_CRLF, 2);
-	} else {
-		bq_put(dst, data, n);
-	}
-}
-
-/*
- * Move body bytes from src to dst as far as both allow. src_eof: the sender
- * closed (ends a close-delimited body; truncates any other).
- * Return 1 if bytes moved, 0 if not, -EPROTO for a malformed chunked body,
- * -EPIPE for a body cut short by src_eof.
- */
-static int body_step(struct body *b, struct bq *src, struct bq *dst, bool src_eof, const char **why)
-{
-	int moved = 0;
-	while (!b->done) {
-		size_t room = bq_space(dst);
-		if (room < CHUNK_OVERHEAD + 1)
-			return moved;
-		size_t max = room - CHUNK_OVERHEAD;
-		if (!src->len) {
-			if (!src_eof)
-				return moved;
-			if (b->in != HTTP1_BODY_CLOSE) {
-				*why = "the body ended early";
-				return -EPIPE;
-			}
-			if (b->out == HTTP1_BODY_CHUNKED)
-				bq_put(dst, HTTP1_CHUNK_LAST, sizeof(HTTP1_CHUNK_LAST) - 1);
-			b->done = true;
-			return 1;
-		}
-		const char *in = src->p + src->off;
-		size_t n = src->len < max ? src->len : max;
-		if (b->in == HTTP1_BODY_LENGTH) {
-			if (n > b->left)
-				n = (size_t)b->left;
-			body_emit(b, dst, in, n);
-			bq_take(src, n);
-			b->left -= n;
-			b->done = b->left == 0;
-		} else if (b->in == HTTP1_BODY_CLOSE) {
-			body_emit(b, dst, in, n);
-			bq_take(src, n);
-		} else {
-			const char *data;
-			size_t used, dlen;
-			if (http1_chunk_dec_feed(&b->dec, in, n, &used, &data, &dlen)) {
-				*why = b->dec.err;
-				return -EPROTO;
-			}
-			body_emit(b, dst, data, dlen);
-			bq_take(src, used);
-			if (http1_chunk_dec_done(&b->dec)) {
-				bq_put(dst, HTTP1_CHUNK_LAST, sizeof(HTTP1_CHUNK_LAST) - 1);
-				b->done = true;
-			}
-			if (!used && !dlen)
-				return moved;
-		}
-		moved = 1;
-	}
-	return moved;
-}
 
 /* ---- the request's target ---- */
 
@@ -552,19 +370,19 @@ static int fwd_request(struct fwd *f)
 	struct http_xlate_res res;
 	buf_init(&b);
 	err = http_xlate_req_1to1(m, HTTP_HOP_PROXY_AUTH, &b, &res);
-	if (err || b.len > bq_space(&f->uout)) {
+	if (err || b.len > pxq_space(&f->uout)) {
 		buf_free(&b);
 		return fwd_refuse(f, err == -ENOMEM || !err ? 431 : 400,
 		                  "cannot rewrite the request head", NULL);
 	}
-	bq_put(&f->uout, b.data, b.len);
+	pxq_put(&f->uout, b.data, b.len);
 	buf_free(&b);
 	f->cctx = (struct http_client_ctx){
 	    .req = http1_str_ieq(m->method, "HEAD") ? HTTP1_REQ_HEAD : 0,
 	    .version_minor = m->version_minor,
 	    .keep_alive = (m->flags & HTTP1_F_KEEP_ALIVE) != 0,
 	};
-	body_init(&f->req, m->framing, m->framing, m->content_length);
+	pxbody_init(&f->req, m->framing, m->framing, m->content_length);
 	f->resp_head = f->resp_sent = f->up_dead = false;
 	f->up_keep = f->client_keep = false;
 	http1_msg_init(&f->msg);
@@ -585,14 +403,14 @@ static int fwd_head(struct fwd *f)
 				return fwd_abort(f, ERR_RESOURCE);
 			int p = fwd_request(f);
 			if (p != P_GONE)
-				bq_take(&f->cin, head);
+				pxq_take(&f->cin, head);
 			return p == P_GONE ? P_GONE : P_MORE;
 		}
 		if (r == -EPROTO) {
 			fwd_rec_begin(f, NULL);
 			return fwd_refuse(f, f->msg.err_status, f->msg.err_reason, NULL);
 		}
-		ssize_t n = bq_read(f->cio.fd, &f->cin, &f->c_rd, &f->c_eof);
+		ssize_t n = pxq_read(f->cio.fd, &f->cin, &f->c_rd, &f->c_eof);
 		if (n < 0 || (f->c_eof && f->cin.len)) {
 			ctr_add(&f->wl->ctr->err[ERR_CLIENT_GONE], 1);
 			fwd_free(f);
@@ -622,7 +440,7 @@ static int fwd_done(struct fwd *f)
 		return P_GONE;
 	}
 	f->state = FW_HEAD;
-	bq_compact(&f->cin);
+	pxq_compact(&f->cin);
 	loop_timer_cancel(f->w->loop, &f->timer);
 	if (loop_timer_set(f->w->loop, &f->timer, (uint64_t)f->lc->request_timeout_ms))
 		return fwd_abort(f, ERR_RESOURCE);
@@ -635,7 +453,7 @@ static int fwd_resp_head(struct fwd *f)
 	struct http1_limits lim = {.max_head = (size_t)FWD_BUF - 1};
 	int did = P_IDLE;
 	while (!f->resp_head && !f->cout.len) {
-		bq_compact(&f->uin);
+		pxq_compact(&f->uin);
 		int r = http1_parse_response(f->uin.p, f->uin.len, &lim, f->cctx.req, &f->msg);
 		if (r == -EAGAIN) {
 			if (!f->u_eof)
@@ -653,7 +471,7 @@ static int fwd_resp_head(struct fwd *f)
 		buf_init(&b);
 		if (!r)
 			r = http_xlate_resp_1to1(&f->msg, &f->cctx, &b, &res);
-		if (r || b.len > bq_space(&f->cout)) {
+		if (r || b.len > pxq_space(&f->cout)) {
 			const char *why =
 			    r == -EPROTO ? (f->msg.err_reason ? f->msg.err_reason : res.err_reason)
 			                 : "cannot rewrite the response head";
@@ -664,15 +482,15 @@ static int fwd_resp_head(struct fwd *f)
 			snprintf(text, sizeof(text), "bad response from the target: %s", why);
 			return fwd_refuse(f, 502, text, NULL);
 		}
-		bq_put(&f->cout, b.data, b.len);
+		pxq_put(&f->cout, b.data, b.len);
 		buf_free(&b);
-		bq_take(&f->uin, f->msg.head_len);
+		pxq_take(&f->uin, f->msg.head_len);
 		if (!(res.flags & HTTP1_F_INFORMATIONAL)) {
 			f->resp_head = true;
 			f->r.status = f->msg.status;
 			f->up_keep = (f->msg.flags & HTTP1_F_KEEP_ALIVE) != 0;
 			f->client_keep = res.keep_alive;
-			body_init(&f->resp, f->msg.framing, res.framing, f->msg.content_length);
+			pxbody_init(&f->resp, f->msg.framing, res.framing, f->msg.content_length);
 		}
 		http1_msg_init(&f->msg);
 		did = P_MORE;
@@ -687,11 +505,11 @@ static int fwd_xfer(struct fwd *f)
 	ssize_t n = 0;
 	/* Upload: the request body, re-framed, behind the head. */
 	if (!f->req.done && !f->up_dead) {
-		if (!f->c_eof && (n = bq_read(f->cio.fd, &f->cin, &f->c_rd, &f->c_eof)) != 0)
+		if (!f->c_eof && (n = pxq_read(f->cio.fd, &f->cin, &f->c_rd, &f->c_eof)) != 0)
 			moved = 1;
 		if (n < 0)
 			return fwd_abort(f, ERR_CLIENT_GONE);
-		int r = body_step(&f->req, &f->cin, &f->uout, false, &why);
+		int r = pxbody_step(&f->req, &f->cin, &f->uout, false, &why);
 		if (r < 0) {
 			log_debug("listener %s: %s: request body: %s", f->wl->l->name, f->r.target,
 			          why);
@@ -702,7 +520,7 @@ static int fwd_xfer(struct fwd *f)
 			return fwd_abort(f, ERR_CLIENT_GONE);
 	}
 	if (f->uout.len && !f->up_dead) {
-		n = bq_write(f->uio.fd, &f->uout, &f->u_wr);
+		n = pxq_write(f->uio.fd, &f->uout, &f->u_wr);
 		if (n < 0) {
 			/* The target may still have answered (say 413): read on. */
 			f->up_dead = true;
@@ -714,7 +532,7 @@ static int fwd_xfer(struct fwd *f)
 		}
 	}
 	/* Download: response heads, then the body. */
-	if (!f->u_eof && (n = bq_read(f->uio.fd, &f->uin, &f->u_rd, &f->u_eof)) != 0) {
+	if (!f->u_eof && (n = pxq_read(f->uio.fd, &f->uin, &f->u_rd, &f->u_eof)) != 0) {
 		if (n < 0)
 			f->u_eof = true; /* a reset: what arrived is all there is */
 		moved = 1;
@@ -726,7 +544,7 @@ static int fwd_xfer(struct fwd *f)
 		moved |= r;
 	}
 	if (f->resp_head && !f->resp.done) {
-		int r = body_step(&f->resp, &f->uin, &f->cout, f->u_eof, &why);
+		int r = pxbody_step(&f->resp, &f->uin, &f->cout, f->u_eof, &why);
 		if (r < 0) {
 			char text[160];
 			snprintf(text, sizeof(text), "bad response body from the target: %s", why);
@@ -738,7 +556,7 @@ static int fwd_xfer(struct fwd *f)
 		moved |= r;
 	}
 	if (f->cout.len) {
-		n = bq_write(f->cio.fd, &f->cout, &f->c_wr);
+		n = pxq_write(f->cio.fd, &f->cout, &f->c_wr);
 		if (n < 0)
 			return fwd_abort(f, ERR_CLIENT_GONE);
 		if (n) {
@@ -845,8 +663,8 @@ void proxy_http_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap
 	size_t ccap = head > FWD_BUF ? head : FWD_BUF;
 	char *cin = len <= ccap ? realloc(buf, ccap) : NULL;
 	(void)cap;
-	if (!f || !cin || bq_alloc(&f->uout, ccap + 4096) || bq_alloc(&f->uin, FWD_BUF) ||
-	    bq_alloc(&f->cout, FWD_BUF + 4096)) {
+	if (!f || !cin || pxq_alloc(&f->uout, ccap + 4096) || pxq_alloc(&f->uin, FWD_BUF) ||
+	    pxq_alloc(&f->cout, FWD_BUF + 4096)) {
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
 		if (f) {
 			free(f->uout.p);
@@ -858,7 +676,7 @@ void proxy_http_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap
 		wlsn_flow_end(wl);
 		return;
 	}
-	f->cin = (struct bq){.p = cin, .len = len, .cap = ccap};
+	f->cin = (struct pxq){.p = cin, .len = len, .cap = ccap};
 	f->w = w;
 	f->wl = wl;
 	f->lc = conf_listener_ref(wl->lc);

@@ -248,6 +248,7 @@ static void fwd_connected(void *arg, int fd, int err, const struct sockaddr_stor
 	snprintf(f->ukey, sizeof(f->ukey), "%s", f->key);
 	f->u_rd = f->u_wr = true;
 	f->state = FW_XFER;
+	f->last_active = loop_now(f->w->loop);
 	fwd_pump(f);
 }
 
@@ -644,6 +645,9 @@ static void fwd_timer_cb(struct loop *l, struct loop_timer *t)
 		return;
 	}
 	uint64_t idle = (uint64_t)conf_idle_ms(f->lc), quiet = loop_now(l) - f->last_active;
+	/* Resolving and connecting have their own limits (dns, connect_timeout_ms). */
+	if (f->state != FW_XFER)
+		quiet = 0;
 	if (quiet < idle) {
 		if (loop_timer_set(l, t, idle - quiet))
 			fwd_abort(f, ERR_RESOURCE);

@@ -284,6 +284,23 @@ def bad_targets(t, k, go_on):
     line, rest = get(3131, b"/silent")
     check(line.startswith(b"HTTP/1.1 504 ") and b"in time" in rest, "silent target: %r %r" % (line, rest))
     log("misbehaving targets: 502 for a bad head or no answer, a cut for a bad body, 504 for silence")
+    s, f = raw(t, 3131, b"GET http://10.77.2.3/ HTTP/1.1\r\nHost: x\r\n\r\n")  # SYNs swallowed
+    st, h, body = read_response(f)
+    s.close()
+    check(st == 504 and b"timed out" in body, "connect timeout: %d %r" % (st, body))
+    for partial in (b"", b"GET http://10.77.2.2:8080/echo HTTP/1.1\r\n"):
+        s, f = raw(t, 3131, b"GET http://%s/echo HTTP/1.1\r\nHost: x\r\n\r\n" % A.encode())
+        st, h, body = read_response(f)
+        check(st == 200, "first request %d" % st)
+        s.sendall(partial)
+        rest = f.read()
+        s.close()
+        if partial:
+            check(rest.startswith(b"HTTP/1.1 408 ") and b"in time" in rest, "408 after keep-alive: %r" % rest)
+        else:
+            check(rest == b"", "an idle kept connection is closed without a response: %r" % rest)
+    log("forward: connect timeout 504; a kept connection idle past request_timeout_ms closed, "
+        "a half-sent next head 408")
 
 
 def main():
@@ -297,7 +314,8 @@ def main():
                     dict(name="au", bind="10.77.1.1:3130", mode="connect",
                          auth=dict(type="basic", users_file=users)),
                     dict(name="slow", bind="10.77.1.1:3131", mode="connect",
-                         idle_timeout_ms=500)]).start()
+                         idle_timeout_ms=500, connect_timeout_ms=500,
+                         request_timeout_ms=500)]).start()
         bad, _held, go_on = bad_origin(t)
         n = keep_alive_suite(t, k)
         pipelined(t)

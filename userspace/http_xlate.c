@@ -327,6 +327,7 @@ int http_xlate_resp_1to1(const struct http1_msg *resp, const struct http_client_
 		buf_put(out, h->value.p, h->value.len);
 		buf_put(out, "\r\n", 2);
 	}
+	buf_put(out, HTTP_XLATE_VIA "\r\n", sizeof(HTTP_XLATE_VIA) + 1);
 	if (f == HTTP1_BODY_CHUNKED)
 		buf_put(out, "Transfer-Encoding: chunked\r\n", 28);
 	if (!res->keep_alive)

@@ -371,6 +371,11 @@ static int fwd_request(struct fwd *f)
 	struct http_xlate_res res;
 	buf_init(&b);
 	err = http_xlate_req_1to1(m, HTTP_HOP_PROXY_AUTH, &b, &res);
+	if (!err) { /* Via goes before the blank line that ends the head */
+		b.len -= 2;
+		buf_put(&b, HTTP_XLATE_VIA "\r\n\r\n", sizeof(HTTP_XLATE_VIA) + 3);
+		err = b.oom ? -ENOMEM : 0;
+	}
 	if (err || b.len > pxq_space(&f->uout)) {
 		buf_free(&b);
 		return fwd_refuse(f, err == -ENOMEM || !err ? 431 : 400,

@@ -132,6 +132,8 @@ def keep_alive_suite(t, k):
         check(h not in names, "hop-by-hop %s forwarded: %s" % (h, j["headers"]))
     check(names.get("x-end-to-end") == "yes" and names.get("host") == A and j["path"] == "/echo?q=1",
           "end-to-end fields / origin-form: %s" % j)
+    check(names.get("via") == "1.1 kfwd" and r.getheader("Via") == "1.1 kfwd",
+          "Via both ways: %s / %s" % (names.get("via"), r.getheader("Via")))
     p2 = j["peer"]
     check(p2 != p1, "the target closed after the close-delimited body: a new connection expected")
     log("hop-by-hop fields removed, origin-form path, Host from the target")

@@ -478,32 +478,38 @@ Test(http_xlate, forward_proxy_response)
 	resp_1to1("HTTP/1.1 200 Fine\r\nConnection: X-H\r\nX-H: 1\r\nKeep-Alive: t=1\r\n"
 	          "Proxy-Authenticate: Basic\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\n",
 	          0, 1, true);
-	cr_expect_str_eq(out.data, "HTTP/1.1 200 Fine\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\n");
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 Fine\r\nContent-Length: 5\r\nETag: \"e\"\r\n"
+	                           "Via: 1.1 kfwd\r\n\r\n");
 	cr_expect_eq(res.framing, HTTP1_BODY_LENGTH);
 	cr_expect_eq(res.content_length, 5);
 	cr_expect(res.keep_alive);
 	/* Chunked to an HTTP/1.1 client stays chunked (re-encoded by the caller). */
-	resp_1to1("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1, true);
-	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+	resp_1to1("HTTP/1.1 200 OK\r\nVia: 1.0 up\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1,
+	          true);
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nVia: 1.0 up\r\nVia: 1.1 kfwd\r\n"
+	                           "Transfer-Encoding: chunked\r\n\r\n");
 	cr_expect_eq(res.framing, HTTP1_BODY_CHUNKED);
 	/* Close-delimited becomes chunked for HTTP/1.1: the client connection lives on. */
 	resp_1to1("HTTP/1.0 200 OK\r\nX: y\r\n\r\n", 0, 1, true);
-	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nX: y\r\nTransfer-Encoding: chunked\r\n\r\n");
+	cr_expect_str_eq(
+	    out.data,
+	    "HTTP/1.1 200 OK\r\nX: y\r\nVia: 1.1 kfwd\r\nTransfer-Encoding: chunked\r\n\r\n");
 	cr_expect_eq(res.framing, HTTP1_BODY_CHUNKED);
 	cr_expect(res.keep_alive);
 	/* ... and stays close-delimited for an HTTP/1.0 client, which is then closed. */
 	resp_1to1("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, true);
-	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nVia: 1.1 kfwd\r\nConnection: close\r\n\r\n");
 	cr_expect_eq(res.framing, HTTP1_BODY_CLOSE);
 	cr_expect(!res.keep_alive);
 	/* HTTP/1.0 keep-alive client with a delimited body: told so explicitly. */
 	resp_1to1("HTTP/1.1 204 No Content\r\n\r\n", 0, 0, true);
-	cr_expect_str_eq(out.data, "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n");
+	cr_expect_str_eq(
+	    out.data, "HTTP/1.1 204 No Content\r\nVia: 1.1 kfwd\r\nConnection: keep-alive\r\n\r\n");
 	cr_expect_eq(res.framing, HTTP1_BODY_NONE);
 	/* HEAD: no body whatever the length says; the client asked to close. */
 	resp_1to1("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", HTTP1_REQ_HEAD, 1, false);
-	cr_expect_str_eq(out.data,
-	                 "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n");
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nVia: 1.1 kfwd\r\n"
+	                           "Connection: close\r\n\r\n");
 	cr_expect_eq(res.framing, HTTP1_BODY_NONE);
 	cr_expect(!res.keep_alive);
 }

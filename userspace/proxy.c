@@ -452,12 +452,13 @@ static void px_timer_cb(struct loop *l, struct loop_timer *t)
 		px_refuse(p, 408, "request head not received in time", NULL);
 }
 
-void proxy_accept(struct wlsn *wl, int fd)
+/* Negotiate on fd; buf (cap bytes, taken, may be NULL after a failed
+ * allocation) holds len bytes already read. counted: the flow was begun by
+ * the connection's previous owner. */
+static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap, bool counted)
 {
 	struct worker *w = wl->w;
 	struct proxy_conn *p = calloc(1, sizeof(*p));
-	size_t cap = (size_t)wl->lc->header_limit + 1;
-	char *buf = malloc(cap);
 	struct proxy_tunnel *t = calloc(1, sizeof(*t));
 	if (!p || !buf || !t) {
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
@@ -465,6 +466,8 @@ void proxy_accept(struct wlsn *wl, int fd)
 		free(buf);
 		free(t);
 		close(fd);
+		if (counted)
+			wlsn_flow_end(wl);
 		return;
 	}
 	p->w = w;
@@ -474,6 +477,7 @@ void proxy_accept(struct wlsn *wl, int fd)
 	p->io = (struct loop_io){.fd = fd, .fn = px_io_cb};
 	p->timer.fn = px_timer_cb;
 	p->buf = buf;
+	p->len = len;
 	p->cap = cap;
 	http1_msg_init(&p->msg);
 	p->t = t;
@@ -490,7 +494,8 @@ void proxy_accept(struct wlsn *wl, int fd)
 	if (w->pconns)
 		w->pconns->prev = p;
 	w->pconns = p;
-	wlsn_flow_begin(wl);
+	if (!counted)
+		wlsn_flow_begin(wl);
 	if (loop_add(w->loop, &p->io, EPOLLIN | EPOLLRDHUP) ||
 	    loop_timer_set(w->loop, &p->timer, (uint64_t)p->lc->request_timeout_ms)) {
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
@@ -499,6 +504,17 @@ void proxy_accept(struct wlsn *wl, int fd)
 	}
 	/* The request often arrives with the handshake: read it now. */
 	px_read(p);
+}
+
+void proxy_accept(struct wlsn *wl, int fd)
+{
+	size_t cap = (size_t)wl->lc->header_limit + 1;
+	px_start(wl, fd, malloc(cap), 0, cap, false);
+}
+
+void proxy_connect_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap)
+{
+	px_start(wl, fd, buf, len, cap, true);
 }
 
 void proxy_cut_all(struct worker *w)

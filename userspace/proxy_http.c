@@ -167,8 +167,10 @@ static void fwd_close_upstream(struct fwd *f)
 	f->uin.len = f->uin.off = 0; /* bytes of that connection mean nothing to the next */
 }
 
-/* Unlink f, close both sockets, end the flow. */
-static void fwd_free(struct fwd *f)
+/* Unlink f and close the target connection; unless handed_over (the client
+ * socket and the flow went to another owner), close the client and end the
+ * flow. */
+static void fwd_release(struct fwd *f, bool handed_over)
 {
 	struct worker *w = f->w;
 	struct loop *l = w->loop;
@@ -186,11 +188,31 @@ static void fwd_free(struct fwd *f)
 		happy_cancel(f->h);
 	fwd_close_upstream(f);
 	loop_del(l, &f->cio);
-	close(f->cio.fd);
 	conf_listener_unref(f->lc);
-	wlsn_flow_end(f->wl);
+	if (!handed_over) {
+		close(f->cio.fd);
+		wlsn_flow_end(f->wl);
+	}
 	if (loop_defer(l, fwd_free_cb, f))
 		log_err("proxy: cannot defer a free; leaking one forward-proxy connection");
+}
+
+static void fwd_free(struct fwd *f)
+{
+	fwd_release(f, false);
+}
+
+/* A CONNECT after forwarded requests: the tunnel is proxy.c's business. The
+ * head is at the start of cin (the HEAD state compacts it). */
+static int fwd_to_connect(struct fwd *f)
+{
+	int fd = f->cio.fd;
+	struct wlsn *wl = f->wl;
+	struct pxq in = f->cin;
+	f->cin.p = NULL;
+	fwd_release(f, true);
+	proxy_connect_adopt(wl, fd, in.p, in.len, in.cap);
+	return P_GONE;
 }
 
 /* End the connection in the middle of a request: reason is an enum stats_err. */
@@ -344,10 +366,7 @@ static int fwd_request(struct fwd *f)
 	struct fwd_rec *r = &f->r;
 	fwd_rec_begin(f, &m->method);
 	if (m->form == HTTP1_TARGET_AUTHORITY)
-		return fwd_refuse(f, 400,
-		                  "CONNECT after forwarded requests on one connection: open a new "
-		                  "connection for the tunnel",
-		                  NULL);
+		return fwd_to_connect(f);
 	unsigned status;
 	const char *no = proxy_http_target(m, f->host, sizeof(f->host), &f->port, &status);
 	if (no)

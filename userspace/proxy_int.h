@@ -53,6 +53,14 @@ int proxy_dns(struct worker *w, const struct conf_listener *lc);
  */
 void proxy_answer_close(int fd, unsigned status, const char *why, const char *extra);
 
+/*
+ * A forward-proxy connection whose next request is a CONNECT comes back:
+ * negotiate it as on a new connection. buf[0..len) holds the bytes read so
+ * far (the CONNECT head first), cap its size; fd and buf are taken over,
+ * also on failure. The flow stays counted as it was.
+ */
+void proxy_connect_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap);
+
 /* ---- proxy_http.c ---- */
 
 /*

@@ -172,6 +172,23 @@ def pipelined(t):
     log("three pipelined requests to two origins answered in order; closed after Connection: close")
 
 
+def connect_after_forward(t):
+    s, f = raw(t, 3128, b"GET http://%s/echo HTTP/1.1\r\nHost: %s\r\n\r\n" % (A.encode(), A.encode()))
+    st, _h, body = read_response(f)
+    check(st == 200, "forwarded request before the CONNECT: %d" % st)
+    # The CONNECT with a request for the tunnel right behind it, in one write.
+    s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\nGET /dl/300000/31 HTTP/1.1\r\nHost: %s\r\n"
+              b"Connection: close\r\n\r\n" % (B.encode(), B.encode(), B.encode()))
+    line = f.readline()
+    check(line.startswith(b"HTTP/1.1 200 "), "CONNECT after forwarding: %r" % line)
+    check(f.readline() == b"\r\n", "CONNECT answer has no fields")
+    st, h, body = read_response(f)
+    check(st == 200 and body == payload(300000, 31) and "via" not in h,
+          "request inside the tunnel (straight from the origin): %d %s" % (st, h))
+    s.close()
+    log("a CONNECT after a forwarded request on the same connection becomes a tunnel")
+
+
 def with_curl(t):
     out1 = os.path.join(t.tmpdir, "c1")
     out2 = os.path.join(t.tmpdir, "c2")
@@ -321,6 +338,7 @@ def main():
         bad, _held, go_on = bad_origin(t)
         n = keep_alive_suite(t, k)
         pipelined(t)
+        connect_after_forward(t)
         with_curl(t)
         errors(t, k)
         bad_targets(t, k, go_on)
@@ -334,7 +352,11 @@ def main():
               "the cut response's record: %s" % cut)
         check(all(r["close"] == "done" for r in fwd), "records not done: %s"
               % [r for r in fwd if r["close"] != "done"])
-        check(len(fwd) == n + 3 + 3, "forward records: %d, want %d" % (len(fwd), n + 6))
+        want = n + 3 + 1 + 3  # keep-alive suite, pipelined, before the CONNECT, curl
+        check(len(fwd) == want, "forward records: %d, want %d" % (len(fwd), want))
+        tun = [r for r in recs if r["listener"] == "px" and r["result"] == "tunnel"]
+        check(len(tun) == 1 and tun[0]["target"] == B and tun[0]["status"] == 200,
+              "tunnel record after forwarding: %s" % tun)
         first = fwd[0]
         check(first["method"] == "GET" and first["status"] == 200 and first["close"] == "done"
               and first["target"] == A and first["bytes_down"] > MB8 and first["path"] == "userspace"

@@ -11,7 +11,8 @@
  * re-framed where needed: chunked is decoded and encoded again, a
  * close-delimited response reaches an HTTP/1.1 client chunked. When both
  * messages are complete the next request is read; pipelined bytes wait in the
- * client buffer. One access-log record per request.
+ * client buffer. A CONNECT goes back to proxy.c (proxy_connect_adopt) with
+ * the bytes read so far. One access-log record per request.
  */
 #include "auth.h"
 #include "dns.h"

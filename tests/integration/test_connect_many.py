@@ -67,8 +67,9 @@ async def many(t, k):
     srv_sock = t.backend.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv_sock.bind(("10.77.2.2", 9000))
-    srv_sock.listen(1024)
-    server = await asyncio.start_server(echo, sock=srv_sock)
+    # start_server listens again with its own backlog (100 by default): 500
+    # connections at once would overflow it.
+    server = await asyncio.start_server(echo, sock=srv_sock, backlog=1024)
     tunnels = await asyncio.wait_for(asyncio.gather(
         *[open_tunnel(t, ("10.77.1.1", 3128), socket.AF_INET, "10.77.2.2:9000") for _ in range(N)]),
         TIMEOUT)

@@ -105,6 +105,7 @@ struct conf_listener {
 	struct conf_auth auth;
 	int request_timeout_ms;  /* the request head must be complete by then (408) */
 	bool log_client_address; /* name the client in access-log records */
+	bool forward_proxy;      /* absolute-form requests are forwarded (proxy_http.c) */
 	/* Built by conf_check_proxy from the keys above, freed with the listener: */
 	struct acl *acl_allow, *acl_deny;
 	struct acl *acl_default; /* loopback, link-local, unspecified, our own binds */

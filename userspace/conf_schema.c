@@ -100,9 +100,10 @@ const struct conf_key conf_listener_keys[] = {
      "carried as HTTP/3 requests to the peer's `upstreams.http`. `connect`: an HTTP "
      "CONNECT proxy: with `via = \"direct\"` kfwd checks the target against `allow`, "
      "`deny` and the default deny list, resolves it and connects; with `via = \"tunnel\"` "
-     "the peer dials it if its `upstreams.allow` permits. Other methods are answered "
-     "with 405 (no absolute-form forward proxying yet). `http` needs `via = \"tunnel\"` "
-     "for now."},
+     "the peer dials it if its `upstreams.allow` permits. With `via = \"direct\"` "
+     "requests with an absolute-form `http://` target are forwarded too (see "
+     "`forward_proxy`); other requests are answered with 405. `http` needs `via = "
+     "\"tunnel\"` for now."},
     {"backends", K_ADDRLIST, KF_RESOLVE, L(backends), 1, 256, "(required for forward)", NULL,
      "List of `HOST:PORT` tried in order until one connects (TCP); UDP flows use the "
      "first. Names are resolved once, when the config is loaded."},
@@ -183,6 +184,15 @@ const struct conf_key conf_listener_keys[] = {
      "else 408."},
     {"log_client_address", K_BOOL, 0, L(log_client_address), 0, 0, "false", NULL,
      "`mode = \"connect\"`: name the client's address in access-log records."},
+    {"forward_proxy", K_BOOL, 0, L(forward_proxy), 0, 0, "true", NULL,
+     "`mode = \"connect\"` with `via = \"direct\"`: also act as a plain HTTP forward "
+     "proxy, like squid: a request with an absolute-form target (`GET "
+     "http://host[:port]/path HTTP/1.1`, any method) passes the same auth and ACL checks "
+     "as CONNECT, is sent to the target in origin-form without hop-by-hop fields, and "
+     "client and target connections are kept alive between requests (one target "
+     "connection per client connection, replaced when the next request names another "
+     "host:port). `https://` targets are refused with 501 (use CONNECT). `false`: only "
+     "CONNECT; other methods get 405. Via the tunnel this key has no effect yet."},
 };
 
 static const struct conf_key conf_auth_keys[] = {

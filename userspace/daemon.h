@@ -61,6 +61,7 @@ struct wcmd {
 struct tcp_conn;
 struct udp_flow;
 struct proxy_conn;
+struct fwd;
 struct dns;
 struct auth_cache;
 
@@ -86,6 +87,7 @@ struct worker {
 	struct loop_timer fold_timer; /* folds their counters into the stats */
 	/* The CONNECT proxy (proxy.c), created on first use: */
 	struct proxy_conn *pconns;  /* connections still negotiating */
+	struct fwd *fconns;         /* forward-proxy client connections (proxy_http.c) */
 	struct dns *dns;
 	struct auth_cache *acache;
 	uint64_t next_tunnel_id;

@@ -286,3 +286,54 @@ int http_xlate_req_1to1(const struct http1_msg *req, unsigned hop_flags, struct 
 	res->keep_alive = true;
 	return out->oom ? -ENOMEM : 0;
 }
+
+int http_xlate_resp_1to1(const struct http1_msg *resp, const struct http_client_ctx *c,
+                         struct buf *out, struct http_xlate_res *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (resp->flags & HTTP1_F_SWITCHING) {
+		/* The request's Upgrade was dropped as hop-by-hop: no 101 can be right. */
+		res->err_status = 502;
+		res->err_reason = "the target switched protocols without being asked";
+		return -EPROTO;
+	}
+	if (resp->status < 200) {
+		res->flags = HTTP1_F_INFORMATIONAL;
+		res->framing = HTTP1_BODY_NONE;
+		res->keep_alive = true;
+		/* An HTTP/1.0 client does not know interim responses (RFC 9110 §15.2). */
+		if (c->version_minor)
+			buf_printf(out, "HTTP/1.1 %u %.*s\r\n\r\n", resp->status,
+			           (int)resp->reason.len, resp->reason.p);
+		return out->oom ? -ENOMEM : 0;
+	}
+	enum http1_framing f = resp->framing;
+	/* A body of unknown length reaches an HTTP/1.1 client chunked, so the
+	 * client connection survives it; an HTTP/1.0 one reads it to our close. */
+	if (f == HTTP1_BODY_CHUNKED || f == HTTP1_BODY_CLOSE)
+		f = c->version_minor ? HTTP1_BODY_CHUNKED : HTTP1_BODY_CLOSE;
+	res->framing = f;
+	res->content_length = resp->content_length;
+	res->keep_alive = c->keep_alive && f != HTTP1_BODY_CLOSE;
+	buf_printf(out, "HTTP/1.1 %u %.*s\r\n", resp->status, (int)resp->reason.len,
+	           resp->reason.p);
+	for (unsigned i = 0; i < resp->nheaders; i++) {
+		const struct http1_header *h = &resp->headers[i];
+		if (http_is_hop_by_hop(resp, h->name, HTTP_HOP_PROXY_AUTH) ||
+		    (f == HTTP1_BODY_CHUNKED && http1_str_ieq(h->name, "content-length")))
+			continue;
+		buf_put(out, h->name.p, h->name.len);
+		buf_put(out, ": ", 2);
+		buf_put(out, h->value.p, h->value.len);
+		buf_put(out, "\r\n", 2);
+	}
+	buf_put(out, HTTP_XLATE_VIA "\r\n", sizeof(HTTP_XLATE_VIA) + 1);
+	if (f == HTTP1_BODY_CHUNKED)
+		buf_put(out, "Transfer-Encoding: chunked\r\n", 28);
+	if (!res->keep_alive)
+		buf_put(out, "Connection: close\r\n", 19);
+	else if (!c->version_minor)
+		buf_put(out, "Connection: keep-alive\r\n", 24);
+	buf_put(out, "\r\n", 2);
+	return out->oom ? -ENOMEM : 0;
+}

@@ -157,4 +157,29 @@ int http_xlate_resp_3to1(const nghttp3_nv *nv, size_t n, const struct http_clien
 int http_xlate_req_1to1(const struct http1_msg *req, unsigned hop_flags, struct buf *out,
                         struct http_xlate_res *res);
 
+/* The Via field line the forward proxy adds to what it forwards (RFC 9110 §7.6.3). */
+#define HTTP_XLATE_VIA "Via: 1.1 kfwd"
+
+/*
+ * HTTP/1.1 response head from the forward proxy's target -> the response head
+ * for its client, appended to out: "HTTP/1.1 <status> <reason as received>",
+ * the end-to-end fields (hop-by-hop ones and Proxy-Authenticate dropped),
+ * HTTP_XLATE_VIA (after any Via of the target's), then framing for the client: Content-Length
+ * bodies and bodiless responses unchanged; a chunked or close-delimited body as "Transfer-Encoding:
+ * chunked" for an HTTP/1.1 client (the caller re-encodes it) and
+ * close-delimited for an HTTP/1.0 one; "Connection: close" when the client
+ * connection ends after it, "Connection: keep-alive" for an HTTP/1.0 client
+ * that keeps it. A 1xx (not 101) is written as a bare status line for
+ * HTTP/1.1 clients and not at all for HTTP/1.0 ones (res->flags
+ * HTTP1_F_INFORMATIONAL: the final response follows).
+ * resp: parsed by http1_parse_response (its buffer alive during the call);
+ * c: the client's request (only req, version_minor and keep_alive are used).
+ * res->framing is the client-side framing, res->keep_alive whether the
+ * client connection may carry another request.
+ * Return 0, -ENOMEM, or -EPROTO for a 101 (res->err_status 502): Upgrade is
+ * never forwarded, so a switch was not asked for.
+ */
+int http_xlate_resp_1to1(const struct http1_msg *resp, const struct http_client_ctx *c,
+                         struct buf *out, struct http_xlate_res *res);
+
 #endif

@@ -15,6 +15,7 @@
 #include "http1.h"
 #include "jsonw.h"
 #include "log.h"
+#include "proxy_int.h"
 #include "tcp.h"
 
 #include <arpa/inet.h>
@@ -134,7 +135,7 @@ static void px_free(struct proxy_conn *p, bool handed_over)
 		log_err("proxy: cannot defer a free; leaking one connection object");
 }
 
-static int status_err(unsigned status)
+int proxy_status_err(unsigned status)
 {
 	switch (status) {
 	case 403:
@@ -158,27 +159,32 @@ static int status_err(unsigned status)
 	}
 }
 
-/* Answer status with a body naming why, count and log it, close. */
-static void px_refuse(struct proxy_conn *p, unsigned status, const char *why, const char *extra)
+void proxy_answer_close(int fd, unsigned status, const char *why, const char *extra)
 {
 	char out[1024];
 	size_t n = 0;
-	int err = status_err(status);
-	ctr_add(&p->wl->ctr->err[err], 1);
-	log_debug("listener %s: %s: %u %s", p->wl->l->name,
-	          p->t->target[0] ? p->t->target : "(no target)", status, why);
 	if (!http1_error_response(out, sizeof(out), status, why, extra, &n))
-		(void)!send(p->io.fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)!send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	/* Unread request bytes would turn our close into a RST that can destroy the
 	 * response before the client reads it: discard what has arrived. */
 	char scratch[4096];
 	for (size_t got = 0; got < DRAIN_MAX;) {
-		ssize_t r = recv(p->io.fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		ssize_t r = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
 	}
-	shutdown(p->io.fd, SHUT_WR);
+	shutdown(fd, SHUT_WR);
+}
+
+/* Answer status with a body naming why, count and log it, close. */
+static void px_refuse(struct proxy_conn *p, unsigned status, const char *why, const char *extra)
+{
+	int err = proxy_status_err(status);
+	ctr_add(&p->wl->ctr->err[err], 1);
+	log_debug("listener %s: %s: %u %s", p->wl->l->name,
+	          p->t->target[0] ? p->t->target : "(no target)", status, why);
+	proxy_answer_close(p->io.fd, status, why, extra);
 	tunnel_log(p->t, status, stats_err_name(err), 0, 0);
 	px_free(p, false);
 }
@@ -224,17 +230,16 @@ static void px_connected(void *arg, int fd, int err, const struct sockaddr_stora
 	px_free(p, true);
 }
 
-/* Why sa may not be reached, or NULL. */
-static const char *addr_refusal(const struct proxy_conn *p, const struct sockaddr *sa)
+const char *proxy_addr_refusal(const struct conf_listener *lc, bool name_allowed,
+                               const struct sockaddr *sa)
 {
-	const struct conf_listener *lc = p->lc;
 	bool allowed = acl_match_addr(lc->acl_allow, sa);
 	if (acl_match_addr(lc->acl_deny, sa))
 		return "denied by the listener's deny list";
 	if (acl_match_addr(lc->acl_default, sa) && !allowed)
 		return "denied by the default deny list (loopback, link-local, unspecified, "
 		       "this proxy)";
-	if (!p->name_allowed && !allowed)
+	if (!name_allowed && !allowed)
 		return "not in the listener's allow list";
 	return NULL;
 }
@@ -251,7 +256,8 @@ static void px_resolved(void *arg, int err, const struct dns_addrs *addrs)
 	}
 	/* Every address, so a permitted name cannot lead to a refused address. */
 	for (size_t i = 0; i < addrs->n; i++) {
-		const char *no = addr_refusal(p, (const struct sockaddr *)&addrs->a[i]);
+		const char *no = proxy_addr_refusal(p->lc, p->name_allowed,
+		                                    (const struct sockaddr *)&addrs->a[i]);
 		if (no) {
 			struct addr a = {.len = sizeof(addrs->a[i])};
 			char text[ADDR_STRLEN];
@@ -272,11 +278,11 @@ static void px_resolved(void *arg, int err, const struct dns_addrs *addrs)
 	}
 }
 
-static int worker_dns(struct proxy_conn *p)
+int proxy_dns(struct worker *w, const struct conf_listener *lc)
 {
-	if (p->w->dns)
+	if (w->dns)
 		return 0;
-	const struct conf_dns *c = &p->lc->dns;
+	const struct conf_dns *c = &lc->dns;
 	struct dns_opts o = {.min_ttl_s = (uint32_t)c->min_ttl_s,
 	                     .max_ttl_s = (uint32_t)c->max_ttl_s,
 	                     .neg_ttl_s = (uint32_t)c->neg_ttl_s,
@@ -284,29 +290,42 @@ static int worker_dns(struct proxy_conn *p)
 	                     .timeout_ms = c->timeout_ms,
 	                     .tries = c->tries,
 	                     .servers = c->servers};
-	return dns_new(p->w->loop, &o, &p->w->dns);
+	return dns_new(w->loop, &o, &w->dns);
 }
 
-/* Proxy-Authorization against the users file; 0 when no auth is configured. */
-static int px_auth(struct proxy_conn *p)
+const char *proxy_check_name(const struct conf_listener *lc, const char *host, uint16_t port,
+                             bool *name_allowed)
 {
-	const struct conf_listener *lc = p->lc;
+	/* A numeric target only matches address patterns, which the
+	 * resolved-address check covers. */
+	unsigned char bin[16];
+	bool numeric = inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
+	bool allowed = acl_match_host(lc->acl_allow, host, port);
+	*name_allowed = acl_count(lc->acl_allow) == 0 || (!numeric && allowed);
+	if (!numeric && acl_match_host(lc->acl_deny, host, port))
+		return "target denied by the listener's deny list";
+	if (!numeric && acl_match_host(lc->acl_default, host, port) && !allowed)
+		return "target denied by the default deny list";
+	return NULL;
+}
+
+int proxy_auth(struct worker *w, const struct conf_listener *lc, const struct http1_msg *m,
+               char *user, size_t usersz)
+{
 	if (!lc->auth_db)
 		return 0;
-	const struct http1_header *h = http1_find(&p->msg, "Proxy-Authorization");
+	const struct http1_header *h = http1_find(m, "Proxy-Authorization");
 	if (!h)
 		return -ENOENT;
-	struct worker *w = p->w;
 	uint64_t now = loop_now(w->loop);
 	if (!w->acache && auth_cache_new(0, 0, &w->acache))
 		w->acache = NULL; /* no cache: every request pays the key derivation */
 	if (w->acache && auth_cache_hit(w->acache, lc->auth_gen, h->value.p, h->value.len, now)) {
 		/* The cache keeps no names: recover it without the slow check. */
-		snprintf(p->t->user, sizeof(p->t->user), "(cached)");
+		snprintf(user, usersz, "(cached)");
 		return 0;
 	}
-	int err =
-	    auth_check_basic(lc->auth_db, h->value.p, h->value.len, p->t->user, sizeof(p->t->user));
+	int err = auth_check_basic(lc->auth_db, h->value.p, h->value.len, user, usersz);
 	/* The check took tens of ms of this loop's time. */
 	now = loop_update_time(w->loop);
 	if (err)
@@ -316,6 +335,17 @@ static int px_auth(struct proxy_conn *p)
 	return 0;
 }
 
+/* An absolute-form request: the connection becomes a forward-proxy client
+ * (proxy_http.c), which parses the head again from the same bytes. */
+static void px_forward(struct proxy_conn *p)
+{
+	int fd = p->io.fd;
+	loop_del(p->w->loop, &p->io);
+	proxy_http_adopt(p->wl, fd, p->buf, p->len, p->cap);
+	p->buf = NULL;
+	px_free(p, true);
+}
+
 static void px_request(struct proxy_conn *p)
 {
 	const struct http1_msg *m = &p->msg;
@@ -323,7 +353,11 @@ static void px_request(struct proxy_conn *p)
 	loop_timer_cancel(p->w->loop, &p->timer);
 	/* Methods are case-sensitive (RFC 9110 9.1). */
 	if (m->method.len != 7 || memcmp(m->method.p, "CONNECT", 7)) {
-		px_refuse(p, 405, "only CONNECT is supported (no forward proxying yet)",
+		if (lc->forward_proxy) {
+			px_forward(p);
+			return;
+		}
+		px_refuse(p, 405, "only CONNECT is supported (forward_proxy = false)",
 		          "Allow: CONNECT");
 		return;
 	}
@@ -337,7 +371,7 @@ static void px_request(struct proxy_conn *p)
 	p->port = (uint16_t)m->port;
 	snprintf(p->t->target, sizeof(p->t->target), strchr(p->host, ':') ? "[%s]:%u" : "%s:%u",
 	         p->host, m->port);
-	int err = px_auth(p);
+	int err = proxy_auth(p->w, lc, &p->msg, p->t->user, sizeof(p->t->user));
 	if (err) {
 		px_refuse(p, 407,
 		          err == -ENOENT ? "proxy credentials required"
@@ -345,22 +379,12 @@ static void px_request(struct proxy_conn *p)
 		          "Proxy-Authenticate: Basic realm=\"kfwd\"");
 		return;
 	}
-	/* The name itself; a numeric target only matches address patterns, which
-	 * the resolved-address check below covers. */
-	unsigned char bin[16];
-	bool numeric =
-	    inet_pton(AF_INET, p->host, bin) == 1 || inet_pton(AF_INET6, p->host, bin) == 1;
-	bool allowed = acl_match_host(lc->acl_allow, p->host, p->port);
-	p->name_allowed = acl_count(lc->acl_allow) == 0 || (!numeric && allowed);
-	if (!numeric && acl_match_host(lc->acl_deny, p->host, p->port)) {
-		px_refuse(p, 403, "target denied by the listener's deny list", NULL);
+	const char *no = proxy_check_name(lc, p->host, p->port, &p->name_allowed);
+	if (no) {
+		px_refuse(p, 403, no, NULL);
 		return;
 	}
-	if (!numeric && acl_match_host(lc->acl_default, p->host, p->port) && !allowed) {
-		px_refuse(p, 403, "target denied by the default deny list", NULL);
-		return;
-	}
-	if ((err = worker_dns(p))) {
+	if ((err = proxy_dns(p->w, lc))) {
 		px_refuse(p, 502, "resolver unavailable", NULL);
 		return;
 	}
@@ -428,12 +452,13 @@ static void px_timer_cb(struct loop *l, struct loop_timer *t)
 		px_refuse(p, 408, "request head not received in time", NULL);
 }
 
-void proxy_accept(struct wlsn *wl, int fd)
+/* Negotiate on fd; buf (cap bytes, taken, may be NULL after a failed
+ * allocation) holds len bytes already read. counted: the flow was begun by
+ * the connection's previous owner. */
+static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap, bool counted)
 {
 	struct worker *w = wl->w;
 	struct proxy_conn *p = calloc(1, sizeof(*p));
-	size_t cap = (size_t)wl->lc->header_limit + 1;
-	char *buf = malloc(cap);
 	struct proxy_tunnel *t = calloc(1, sizeof(*t));
 	if (!p || !buf || !t) {
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
@@ -441,6 +466,8 @@ void proxy_accept(struct wlsn *wl, int fd)
 		free(buf);
 		free(t);
 		close(fd);
+		if (counted)
+			wlsn_flow_end(wl);
 		return;
 	}
 	p->w = w;
@@ -450,6 +477,7 @@ void proxy_accept(struct wlsn *wl, int fd)
 	p->io = (struct loop_io){.fd = fd, .fn = px_io_cb};
 	p->timer.fn = px_timer_cb;
 	p->buf = buf;
+	p->len = len;
 	p->cap = cap;
 	http1_msg_init(&p->msg);
 	p->t = t;
@@ -466,7 +494,8 @@ void proxy_accept(struct wlsn *wl, int fd)
 	if (w->pconns)
 		w->pconns->prev = p;
 	w->pconns = p;
-	wlsn_flow_begin(wl);
+	if (!counted)
+		wlsn_flow_begin(wl);
 	if (loop_add(w->loop, &p->io, EPOLLIN | EPOLLRDHUP) ||
 	    loop_timer_set(w->loop, &p->timer, (uint64_t)p->lc->request_timeout_ms)) {
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
@@ -477,8 +506,20 @@ void proxy_accept(struct wlsn *wl, int fd)
 	px_read(p);
 }
 
+void proxy_accept(struct wlsn *wl, int fd)
+{
+	size_t cap = (size_t)wl->lc->header_limit + 1;
+	px_start(wl, fd, malloc(cap), 0, cap, false);
+}
+
+void proxy_connect_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap)
+{
+	px_start(wl, fd, buf, len, cap, true);
+}
+
 void proxy_cut_all(struct worker *w)
 {
+	proxy_http_cut_all(w);
 	while (w->pconns) {
 		ctr_add(&w->pconns->wl->ctr->err[ERR_SHUTDOWN_CUT], 1);
 		px_free(w->pconns, false);

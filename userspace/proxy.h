@@ -12,7 +12,9 @@
 #define KFWD_PROXY_H
 #include "daemon.h"
 
-/* A connection accepted on a mode connect listener (tcp_accept_cb): takes fd. */
+/* A connection accepted on a mode connect listener (tcp_accept_cb): takes fd.
+ * Its first absolute-form request hands it to the forward proxy
+ * (proxy_http.c, with forward_proxy on), which hands a later CONNECT back. */
 void proxy_accept(struct wlsn *wl, int fd);
 
 /* Close every connection of w still negotiating (shutdown cut). */

@@ -55,7 +55,7 @@ def main():
         users_file(users)
         k = t.kfwd([dict(name="px", bind="10.77.1.1:3128", mode="connect", header_limit=1024,
                          request_timeout_ms=300, connect_timeout_ms=500,
-                         deny=["10.77.2.2:9001"]),
+                         deny=["10.77.2.2:9001"], forward_proxy=False),
                     dict(name="au", bind="10.77.1.1:3129", mode="connect",
                          auth=dict(type="basic", users_file=users))],
                    glob=dict(dns=dict(servers="10.77.2.2:5353", timeout_ms=200, tries=1))).start()

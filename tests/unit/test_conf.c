@@ -1063,6 +1063,7 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "auth",
 	    "request_timeout_ms",
 	    "log_client_address",
+	    "forward_proxy",
 	    "type",
 	    "users_file",
 	};
@@ -1151,4 +1152,14 @@ Test(conf, triple_name_gets_one_message_each)
 	cr_assert_eq(E.n, 2, "errors:%s", all_errs());
 	cr_assert_geq(find_err(NAME, 3, "duplicate listener name"), 0, "errors:%s", all_errs());
 	cr_assert_geq(find_err(NAME, 4, "duplicate listener name"), 0, "errors:%s", all_errs());
+}
+
+Test(conf, forward_proxy_defaults_on)
+{
+	load_ok("listeners = ( { name = \"p\"; bind = \"127.0.0.1:3128\"; mode = \"connect\"; },\n"
+	        "  { name = \"q\"; bind = \"127.0.0.1:3129\"; mode = \"connect\";\n"
+	        "    forward_proxy = false; } );\n");
+	cr_assert_eq(C->nlisteners, 2);
+	cr_expect(C->listeners[0]->forward_proxy, "squid forwards plain HTTP by default; so does kfwd");
+	cr_expect(!C->listeners[1]->forward_proxy);
 }

@@ -444,3 +444,86 @@ Test(http_xlate, forward_proxy_rewrite)
 	parse_req("CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n");
 	cr_expect_eq(http_xlate_req_1to1(&req, 0, &out, &res), -EINVAL);
 }
+
+Test(http_xlate, forward_proxy_hop_by_hop_removed)
+{
+	parse_req("POST http://t.example/up HTTP/1.1\r\nHost: t.example\r\n"
+	          "Connection: X-Secret, keep-alive\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
+	          "TE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: close\r\n"
+	          "Proxy-Authorization: Basic eA==\r\nX-Keep: yes\r\nContent-Length: 3\r\n\r\n");
+	cr_assert_eq(http_xlate_req_1to1(&req, HTTP_HOP_PROXY_AUTH, &out, &res), 0);
+	cr_expect_str_eq(out.data, "POST /up HTTP/1.1\r\nHost: t.example\r\nX-Keep: yes\r\n"
+	                           "Content-Length: 3\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_LENGTH);
+	cr_expect_eq(res.content_length, 3);
+	/* Without the flag the credentials pass (a tunnel's far side may need them). */
+	buf_free(&out);
+	buf_init(&out);
+	cr_assert_eq(http_xlate_req_1to1(&req, 0, &out, &res), 0);
+	cr_expect(strstr(out.data, "Proxy-Authorization: Basic eA==\r\n") != NULL);
+}
+
+static void resp_1to1(const char *in, unsigned rq, unsigned minor, bool ka)
+{
+	struct http_client_ctx c = {.req = rq, .version_minor = minor, .keep_alive = ka};
+	parse_resp(in, rq);
+	buf_free(&out);
+	buf_init(&out);
+	cr_assert_eq(http_xlate_resp_1to1(&resp, &c, &out, &res), 0, "%s", in);
+}
+
+Test(http_xlate, forward_proxy_response)
+{
+	/* Content-Length passes as is; hop-by-hop and Proxy-Authenticate go. */
+	resp_1to1("HTTP/1.1 200 Fine\r\nConnection: X-H\r\nX-H: 1\r\nKeep-Alive: t=1\r\n"
+	          "Proxy-Authenticate: Basic\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\n",
+	          0, 1, true);
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 Fine\r\nContent-Length: 5\r\nETag: \"e\"\r\n"
+	                           "Via: 1.1 kfwd\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_LENGTH);
+	cr_expect_eq(res.content_length, 5);
+	cr_expect(res.keep_alive);
+	/* Chunked to an HTTP/1.1 client stays chunked (re-encoded by the caller). */
+	resp_1to1("HTTP/1.1 200 OK\r\nVia: 1.0 up\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1,
+	          true);
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nVia: 1.0 up\r\nVia: 1.1 kfwd\r\n"
+	                           "Transfer-Encoding: chunked\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_CHUNKED);
+	/* Close-delimited becomes chunked for HTTP/1.1: the client connection lives on. */
+	resp_1to1("HTTP/1.0 200 OK\r\nX: y\r\n\r\n", 0, 1, true);
+	cr_expect_str_eq(
+	    out.data,
+	    "HTTP/1.1 200 OK\r\nX: y\r\nVia: 1.1 kfwd\r\nTransfer-Encoding: chunked\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_CHUNKED);
+	cr_expect(res.keep_alive);
+	/* ... and stays close-delimited for an HTTP/1.0 client, which is then closed. */
+	resp_1to1("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, true);
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nVia: 1.1 kfwd\r\nConnection: close\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_CLOSE);
+	cr_expect(!res.keep_alive);
+	/* HTTP/1.0 keep-alive client with a delimited body: told so explicitly. */
+	resp_1to1("HTTP/1.1 204 No Content\r\n\r\n", 0, 0, true);
+	cr_expect_str_eq(
+	    out.data, "HTTP/1.1 204 No Content\r\nVia: 1.1 kfwd\r\nConnection: keep-alive\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_NONE);
+	/* HEAD: no body whatever the length says; the client asked to close. */
+	resp_1to1("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", HTTP1_REQ_HEAD, 1, false);
+	cr_expect_str_eq(out.data, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nVia: 1.1 kfwd\r\n"
+	                           "Connection: close\r\n\r\n");
+	cr_expect_eq(res.framing, HTTP1_BODY_NONE);
+	cr_expect(!res.keep_alive);
+}
+
+Test(http_xlate, forward_proxy_interim_and_switch)
+{
+	resp_1to1("HTTP/1.1 100 Continue\r\nX: y\r\n\r\n", 0, 1, true);
+	cr_expect_str_eq(out.data, "HTTP/1.1 100 Continue\r\n\r\n");
+	cr_expect(res.flags & HTTP1_F_INFORMATIONAL);
+	resp_1to1("HTTP/1.1 100 Continue\r\n\r\n", 0, 0, true);
+	cr_expect_eq(out.len, 0, "no interim response for an HTTP/1.0 client");
+	struct http_client_ctx c = {.version_minor = 1, .keep_alive = true};
+	parse_resp("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n",
+	           0);
+	cr_expect_eq(http_xlate_resp_1to1(&resp, &c, &out, &res), -EPROTO);
+	cr_expect_eq(res.err_status, 502);
+}

@@ -34,7 +34,8 @@
 #   BENCH_KEEP [0]            1: keep the temp dir (configs, logs, raw data)
 #   KFWD [build/kfwd]
 #   BENCH_UDP [1]             0: skip the UDP part (perf/run-udp.sh, run after this one)
-#   BENCH_TUNNEL [1]          0: skip the QUIC tunnel part (perf/run-tunnel.sh, run last)
+#   BENCH_TUNNEL [1]          0: skip the QUIC tunnel part (perf/run-tunnel.sh, run after UDP)
+#   BENCH_CONNECT [1]         0: skip the CONNECT proxy part (perf/run-connect.sh, run last)
 #
 # kfwd-fastpath runs kfwd with `fastpath = true`; while `kfwd check` rejects
 # that key it is reported as skipped, and it runs by itself once the key exists
@@ -53,7 +54,7 @@ QUICK=${BENCH_QUICK:-0}
 for arg in "$@"; do
 	case $arg in
 	--quick) QUICK=1 ;;
-	-h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument: $arg (see --help)" ;;
 	esac
 done
@@ -593,4 +594,14 @@ if [[ ${BENCH_TUNNEL:-1} != 0 ]]; then
 	tun_args=()
 	((QUICK)) && tun_args=(--quick)
 	bash perf/run-tunnel.sh "${tun_args[@]}" || exit $?
+fi
+
+# ---------------------------------------------------------------------------
+# CONNECT proxy part: perf/run-connect.sh (loopback). BENCH_CONNECT=0 skips it.
+# ---------------------------------------------------------------------------
+if [[ ${BENCH_CONNECT:-1} != 0 ]]; then
+	say "CONNECT part: bash perf/run-connect.sh$( ((QUICK)) && echo ' --quick')"
+	cx_args=()
+	((QUICK)) && cx_args=(--quick)
+	bash perf/run-connect.sh "${cx_args[@]}" || exit $?
 fi

@@ -435,10 +435,48 @@ void tcp_fast_start(struct tcp_conn *c)
 	tcp_fast_pump(c);
 }
 
+/*
+ * A finished direction must have read exactly what its verdict passed and
+ * written exactly what it read, and the verdict must have seen exactly what
+ * TCP received (tcpi_bytes_received, which also counts the FIN). Anything
+ * else means bytes were delivered twice or lost between the kernel and
+ * kfwd: say so, with the counts, so that a rare data mismatch can be traced
+ * to its connection and its cause.
+ */
+static void dir_check(struct tcp_conn *c, const char *name, const struct fast_dir *d,
+                      const struct kfwd_sock *st, int src_fd)
+{
+	if (!st || !d->shut)
+		return;
+	uint64_t passed = load(&st->passed), redirected = load(&st->redirected);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	uint64_t tcp_rx =
+	    getsockopt(src_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_bytes_received;
+	bool seen_ok =
+	    !tcp_rx || passed + redirected == tcp_rx || passed + redirected + 1 == tcp_rx;
+	if (d->rbytes == passed && d->ubytes == d->rbytes && seen_ok)
+		return;
+	char peer[ADDR_STRLEN] = "?";
+	struct addr a = {.len = sizeof(a.u.ss)};
+	if (!getpeername(c->cli.io.fd, &a.u.sa, &a.len))
+		addr_format(&a, peer);
+	log_warn(
+	    "listener %s: client %s: %s: TCP received %llu bytes (FIN included), the verdict "
+	    "passed %llu and redirected %llu, kfwd read %llu and wrote %llu: the stream is not "
+	    "what was sent",
+	    c->wl->l->name, peer, name, (unsigned long long)tcp_rx, (unsigned long long)passed,
+	    (unsigned long long)redirected, (unsigned long long)d->rbytes,
+	    (unsigned long long)d->ubytes);
+}
+
 void tcp_fast_close(struct tcp_conn *c)
 {
 	struct tcp_fast *f = c->fast;
 	struct worker *w = c->w;
+	dir_check(c, "client to backend", &f->up, f->cli.st, c->cli.io.fd);
+	dir_check(c, "backend to client", &f->down, f->be.st, c->be.io.fd);
 	tcp_fast_fold(c);
 	if (f->flow_id)
 		fastpath_flow_del(w->fp, f->flow_id);

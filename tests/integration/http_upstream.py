@@ -62,19 +62,25 @@ class H(BaseHTTPRequestHandler):
             yield b
 
     def reply(self, code, data, ctype="application/octet-stream", chunked=False):
+        """data: bytes, or a function making them once the head is out."""
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("X-Conn", str(self.conn_no))
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            self.wfile.flush()
+            data = data() if callable(data) else data
             for i in range(0, len(data), 100000):
                 part = data[i:i + 100000]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.write(b"0\r\n\r\n")
         else:
-            self.send_header("Content-Length", str(len(data)))
+            length = self.length if callable(data) else len(data)
+            self.send_header("Content-Length", str(length))
             self.end_headers()
+            self.wfile.flush()
+            data = data() if callable(data) else data
             if self.command != "HEAD":
                 self.wfile.write(data)
         self.wfile.flush()
@@ -105,8 +111,11 @@ class H(BaseHTTPRequestHandler):
             h.update(b)
             n += len(b)
         if u.path == "/bytes":
-            data = random.Random(int(q.get("seed", 1))).randbytes(int(q["n"]))
-            return self.reply(200, data, chunked=q.get("chunked") == "1")
+            # The head goes first: making 64 MiB takes a while on a busy machine.
+            n, seed = int(q["n"]), int(q.get("seed", 1))
+            self.length = n
+            return self.reply(200, lambda: random.Random(seed).randbytes(n),
+                              chunked=q.get("chunked") == "1")
         if u.path == "/sleep":
             time.sleep(float(q.get("s", 10)))
             return self.reply(200, b"late\n", "text/plain")

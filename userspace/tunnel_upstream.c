@@ -333,7 +333,10 @@ static bool up_head(struct tup_req *r)
 			up_fail(r, 502, r->m.err_reason);
 			return false;
 		}
-		if (!(r->m.flags & HTTP1_F_INFORMATIONAL))
+		log_debug("tunnel: http stream %lld: upstream answered %u", (long long)r->s->sid,
+		          r->m.status);
+		/* http1 flags a 101 informational too, though it is the final head here. */
+		if (!(r->m.flags & HTTP1_F_INFORMATIONAL) || (r->m.flags & HTTP1_F_SWITCHING))
 			return !up_respond(r);
 		/* 100 Continue and the like: the client side answered those itself. */
 		memmove(r->in, r->in + r->m.head_len, r->in_len - r->m.head_len);
@@ -494,6 +497,8 @@ int tup_begin(struct tstream *s, bool fin)
 		        rc == -EPROTO ? res.err_reason : "out of memory");
 		return 0;
 	}
+	log_debug("tunnel: http stream %lld: %.*s", (long long)s->sid,
+	          (int)(strchr((char *)r->out.p, '\r') - (char *)r->out.p), (char *)r->out.p);
 	r->chunked_up = res.framing == HTTP1_BODY_CHUNKED;
 	r->websocket = res.flags & HTTP1_F_WEBSOCKET;
 	int err = up_take(r);

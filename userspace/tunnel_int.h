@@ -1,7 +1,10 @@
 /*
  * Internals shared by tunnel.c (connection lifecycle, UDP I/O), tunnel_tls.c
- * (wolfSSL), tunnel_h3.c (nghttp3 glue) and tunnel_stream.c (TCP <-> HTTP/3
- * CONNECT relay). Everything here runs on the tunnel thread only.
+ * (wolfSSL), tunnel_h3.c (nghttp3 glue), tunnel_stream.c (TCP <-> HTTP/3
+ * CONNECT relay, and the request stream object every mode uses),
+ * tunnel_http.c (mode http, client side) and tunnel_upstream.c (mode http,
+ * server side: the pool to upstreams.http). Everything here runs on the
+ * tunnel thread only.
  */
 #ifndef KFWD_TUNNEL_INT_H
 #define KFWD_TUNNEL_INT_H

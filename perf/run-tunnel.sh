@@ -284,11 +284,13 @@ VERSION[curl]=$(first_line curl -V)
 
 # kfwd_confs PEER_HOST: server.conf (in tsrv) and client.conf (tsrv for (a)/(b), tcli for (c)).
 kfwd_confs() {
-	local d=$TMP/kfwd-$1 pki=$TMP/pki
+	# bpffs refuses names with dots (EPERM on pinning): the instance names
+	# carry the peer address with its dots and colons made dashes.
+	local d=$TMP/kfwd-$1 pki=$TMP/pki tag=${1//[.:]/-}
 	mkdir -p "$d"
 	cat >"$d/server.conf" <<-EOF
 		# perf/run-tunnel.sh: tunnel server (tsrv)
-		global = { workers = $WORKERS; control_socket = "$d/server.sock"; instance = "perftun-$$-s-${1//./-}"; shutdown_grace_ms = 0; };
+		global = { workers = $WORKERS; control_socket = "$d/server.sock"; instance = "perftun-$$-s-$tag"; shutdown_grace_ms = 0; };
 		tunnel = { role = "server"; bind = "0.0.0.0:$P_QUIC"; peer_name = "client.bench";
 		           tls = { ca = "$pki/ca.pem"; cert = "$pki/server.pem"; key = "$pki/server.key"; }; };
 		upstreams = { http = "127.0.0.1:$P_HTTP"; allow = ( "127.0.0.1:$P_IPERF" ); };
@@ -296,7 +298,7 @@ kfwd_confs() {
 	EOF
 	cat >"$d/client.conf" <<-EOF
 		# perf/run-tunnel.sh: tunnel client
-		global = { workers = $WORKERS; control_socket = "$d/client.sock"; instance = "perftun-$$-c-${1//./-}"; shutdown_grace_ms = 0; };
+		global = { workers = $WORKERS; control_socket = "$d/client.sock"; instance = "perftun-$$-c-$tag"; shutdown_grace_ms = 0; };
 		tunnel = { role = "client"; peer = "$1:$P_QUIC"; peer_name = "server.bench";
 		           tls = { ca = "$pki/ca.pem"; cert = "$pki/client.pem"; key = "$pki/client.key"; }; };
 		listeners = (

@@ -198,8 +198,8 @@ const struct conf_key conf_listener_keys[] = {
 static const struct conf_key conf_auth_keys[] = {
     {"type", K_ENUM, KF_REQUIRED, L(auth.type) - L(auth), 1, 0, "(required)", auth_names,
      "`basic`: `Proxy-Authorization: Basic` checked against `users_file`."},
-    {"users_file", K_STR, KF_REQUIRED | KF_PATH | KF_READABLE, L(auth.users_file) - L(auth),
-     1, 4096, "(required)", NULL,
+    {"users_file", K_STR, KF_REQUIRED | KF_PATH | KF_READABLE, L(auth.users_file) - L(auth), 1,
+     4096, "(required)", NULL,
      "Lines written by `kfwd passwd USER` (salted PBKDF2-SHA256); relative to the config "
      "file's folder; read at start and at each reload."},
 };
@@ -292,9 +292,11 @@ const struct conf_key conf_upstreams_keys[] = {
      "How long a connection to an upstream may take; beyond it the stream is answered "
      "with 504."},
     {"response_timeout_ms", K_INT, 0, U(response_timeout_ms), 1, 3600000, "30000", NULL,
-     "`http`: how long the upstream may take to send its response headers (then 504)."},
+     "`http`: how long the upstream may take to send its response head, counted from the "
+     "request's last byte written to it (then 504)."},
     {"pool_idle", K_INT, 0, U(pool_idle), 0, 4096, "32", NULL,
-     "`http`: idle keep-alive connections to `http` kept for reuse."},
+     "`http`: idle keep-alive connections to `http` kept for reuse (one request at a time "
+     "on each; 0: a new connection per request)."},
 };
 #undef U
 

@@ -685,10 +685,9 @@ static int open_listeners(struct tunnel *t)
 			continue;
 		char a[ADDR_STRLEN];
 		addr_format(&lc->bind.a, a);
-		if (t->server || lc->proto != PROTO_TCP || lc->mode == MODE_HTTP) {
+		if (t->server || lc->proto != PROTO_TCP) {
 			log_err(
-			    "listener %s: via = \"tunnel\" needs the tunnel client role, tcp, and "
-			    "mode forward or connect (http is not available yet)",
+			    "listener %s: via = \"tunnel\" needs the tunnel client role and tcp",
 			    lc->name);
 			return -EINVAL;
 		}
@@ -703,7 +702,8 @@ static int open_listeners(struct tunnel *t)
 			close(fd);
 			return -ENOMEM;
 		}
-		tl->io = (struct loop_io){.fd = fd, .fn = tstream_accept_cb};
+		tl->io = (struct loop_io){
+		    .fd = fd, .fn = lc->mode == MODE_HTTP ? thcli_accept_cb : tstream_accept_cb};
 		tl->t = t;
 		tl->lc = conf_listener_ref(lc);
 		tl->next = t->lsns;
@@ -865,6 +865,8 @@ void tunnel_free(struct tunnel *t)
 		pthread_join(t->thread, NULL);
 	while (t->conns)
 		tconn_free(t->conns);
+	thcli_free_all(t);
+	tup_pool_free(t);
 	while (t->lsns) {
 		struct tlsn *tl = t->lsns;
 		t->lsns = tl->next;

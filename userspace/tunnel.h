@@ -3,7 +3,9 @@
  * (ngtcp2 + wolfSSL) between two kfwd peers, with HTTP/3 framing (nghttp3).
  * TCP connections accepted on listeners with via = "tunnel" travel as HTTP/3
  * CONNECT streams (RFC 9114 section 4.4); the server side dials the target if
- * upstreams.allow permits it.
+ * upstreams.allow permits it. HTTP/1.1 requests on mode "http" listeners
+ * travel as HTTP/3 requests, which the server sends to upstreams.http
+ * (docs/tunnel.md).
  *
  * Threading: the tunnel runs in its own thread with its own event loop, which
  * owns the UDP socket, every via-tunnel listener and every tunnelled stream.

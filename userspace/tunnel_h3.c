@@ -7,6 +7,7 @@
 #include "tunnel_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct tconn *h3c(void *ud)
@@ -20,6 +21,66 @@ void th3_consumed(struct tconn *c, int64_t sid, size_t n)
 		return;
 	ngtcp2_conn_extend_max_stream_offset(c->conn, sid, n);
 	ngtcp2_conn_extend_max_offset(c->conn, n);
+}
+
+/* ---- header fields kept past the callback -------------------------------- */
+
+void th3_head_add(struct th3_head *h, const uint8_t *name, size_t nl, const uint8_t *val, size_t vl)
+{
+	if (h->too_big || h->len + nl + vl > TH3_HEAD_MAX) {
+		h->too_big = true;
+		return;
+	}
+	if (h->n == h->fcap) {
+		size_t cap = h->fcap ? 2 * h->fcap : 16;
+		struct th3_field *f = realloc(h->f, cap * sizeof(*f));
+		if (!f) {
+			h->too_big = true; /* the head is refused as if too large */
+			return;
+		}
+		h->f = f;
+		h->fcap = cap;
+	}
+	if (h->len + nl + vl > h->cap) {
+		size_t cap = h->cap ? h->cap : 1024;
+		while (cap < h->len + nl + vl)
+			cap *= 2;
+		char *p = realloc(h->text, cap);
+		if (!p) {
+			h->too_big = true;
+			return;
+		}
+		h->text = p;
+		h->cap = cap;
+	}
+	h->f[h->n++] = (struct th3_field){.off = h->len, .nl = nl, .vl = vl};
+	memcpy(h->text + h->len, name, nl);
+	memcpy(h->text + h->len + nl, val, vl);
+	h->len += nl + vl;
+}
+
+const nghttp3_nv *th3_head_nv(struct th3_head *h)
+{
+	free(h->nv);
+	h->nv = calloc(h->n ? h->n : 1, sizeof(*h->nv));
+	if (!h->nv)
+		return NULL;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct th3_field *f = &h->f[i];
+		h->nv[i] = (nghttp3_nv){.name = (uint8_t *)h->text + f->off,
+		                        .value = (uint8_t *)h->text + f->off + f->nl,
+		                        .namelen = f->nl,
+		                        .valuelen = f->vl};
+	}
+	return h->nv;
+}
+
+void th3_head_clear(struct th3_head *h)
+{
+	free(h->text);
+	free(h->f);
+	free(h->nv);
+	memset(h, 0, sizeof(*h));
 }
 
 /* ---- nghttp3 -> us ------------------------------------------------------ */
@@ -80,7 +141,7 @@ static int h3_end_headers(nghttp3_conn *h3, int64_t sid, int fin, void *ud, void
 {
 	if (!sud)
 		return 0;
-	return tstream_end_headers(sud) ? NGHTTP3_ERR_CALLBACK_FAILURE : 0;
+	return tstream_end_headers(sud, fin) ? NGHTTP3_ERR_CALLBACK_FAILURE : 0;
 }
 
 static int h3_end_stream(nghttp3_conn *h3, int64_t sid, void *ud, void *sud)
@@ -121,6 +182,7 @@ int th3_setup(struct tconn *c)
 	nghttp3_settings_default(&s);
 	s.qpack_max_dtable_capacity = 4096;
 	s.qpack_blocked_streams = 100;
+	s.enable_connect_protocol = 1; /* WebSocket requests travel as extended CONNECT */
 	int rv = c->t->server ? nghttp3_conn_server_new(&c->h3, &cb, &s, NULL, c)
 	                      : nghttp3_conn_client_new(&c->h3, &cb, &s, NULL, c);
 	if (rv)

@@ -1,12 +1,16 @@
 /*
  * Internals shared by tunnel.c (connection lifecycle, UDP I/O), tunnel_tls.c
- * (wolfSSL), tunnel_h3.c (nghttp3 glue) and tunnel_stream.c (TCP <-> HTTP/3
- * CONNECT relay). Everything here runs on the tunnel thread only.
+ * (wolfSSL), tunnel_h3.c (nghttp3 glue), tunnel_stream.c (TCP <-> HTTP/3
+ * CONNECT relay, and the request stream object every mode uses),
+ * tunnel_http.c (mode http, client side) and tunnel_upstream.c (mode http,
+ * server side: the pool to upstreams.http). Everything here runs on the
+ * tunnel thread only.
  */
 #ifndef KFWD_TUNNEL_INT_H
 #define KFWD_TUNNEL_INT_H
 #include "addr.h"
 #include "conf.h"
+#include "http1.h"
 #include "loop.h"
 #include "tunnel.h"
 
@@ -27,6 +31,91 @@
 enum tconn_state { TC_HANDSHAKE, TC_UP, TC_CLOSING, TC_DEAD };
 
 struct tstream;
+struct thcli;
+struct tup;
+
+/* Header fields of one HTTP/3 head, copied out of nghttp3's buffers. */
+struct th3_head {
+	char *text; /* names and values back to back */
+	size_t len, cap;
+	struct th3_field {
+		size_t off, nl, vl;
+	} * f;
+	size_t n, fcap;
+	nghttp3_nv *nv; /* built by th3_head_nv */
+	bool too_big;   /* over TH3_HEAD_MAX: the fields after it were dropped */
+};
+#define TH3_HEAD_MAX (64u << 10) /* bytes of names and values kept per head */
+
+enum ts_kind {
+	TS_FORWARD,     /* client: a forward listener's TCP connection */
+	TS_CONNECT,     /* client: a connect listener's TCP connection */
+	TS_SERVER,      /* server: a request stream until its head decides */
+	TS_HTTP,        /* client: one HTTP request of a thcli (tunnel_http.c) */
+	TS_HTTP_SERVER, /* server: an HTTP request to upstreams.http (tunnel_upstream.c) */
+};
+/* Why a stream's owner loses it. */
+enum ts_gone {
+	TSG_CLEAN, /* the QUIC stream closed without error */
+	TSG_RESET, /* reset by the peer or by us */
+	TSG_DOWN,  /* the QUIC connection went away */
+};
+enum ts_phase { TP_REQUEST, TP_WAIT, TP_DIAL, TP_RELAY }; /* TP_DIAL: resolving, then connecting */
+
+/* One QUIC request stream. CONNECT kinds own a TCP socket (io); HTTP kinds
+ * only use the up ring and hand everything else to their owner (http). */
+struct tstream {
+	struct tunnel *t;
+	struct tconn *c; /* NULL once detached from its QUIC stream */
+	int64_t sid;
+	int kind, phase;
+	struct loop_io io;                  /* the TCP socket, fd -1 once closed */
+	struct loop_timer timer;            /* request head / dial deadline */
+	struct conf_listener *lc;           /* client side */
+	uint8_t *up;                        /* TCP -> QUIC ring, TUN_UP_CAP bytes */
+	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
+	bool tcp_eof, fin_given, blocked;   /* tcp_eof: no byte follows those in the ring */
+	uint8_t *down;                      /* QUIC -> TCP bytes waiting for the socket */
+	size_t down_off, down_len, down_cap;
+	bool peer_fin, tcp_shut;
+	char *head; /* connect: the request head read so far */
+	size_t head_len;
+	int status; /* response :status (client) */
+	char method[16];
+	char authority[HTTP1_AUTHORITY_MAX];
+	char proxy_status[160];
+	struct dns_query *q; /* server: resolving the target */
+	struct happy *h;     /* server: connecting to it */
+	bool bad_header;
+	bool freed;
+	struct th3_head hd; /* server: the request head; TS_HTTP: the response head */
+	void *http;         /* TS_HTTP: its struct thcli; TS_HTTP_SERVER: its struct tup_req */
+	struct tstream *next, *prev;
+};
+
+/* Bytes waiting for a TCP socket and the QUIC credit they carry: body bytes
+ * are credited back to the peer only once written (framing bytes added on
+ * our side carry none). */
+struct thq {
+	uint8_t *p;
+	size_t off, len, cap;
+	uint64_t owed; /* body bytes queued and not yet credited */
+};
+
+/* How the body bytes of an HTTP/1.1 message are found in a TCP byte stream. */
+enum thbody_mode {
+	THB_NONE,    /* no body */
+	THB_LENGTH,  /* remaining bytes */
+	THB_CHUNKED, /* chunked transfer coding */
+	THB_EOF,     /* until the connection ends (close-delimited, WebSocket) */
+};
+
+struct thbody {
+	int mode; /* enum thbody_mode */
+	uint64_t remaining;
+	struct http1_chunk_dec dec;
+	bool done;
+};
 
 /* One QUIC connection (client: at most one; server: one per handshake). */
 struct tconn {
@@ -99,8 +188,11 @@ struct tunnel {
 	bool first_attempt_done;
 
 	struct tlsn *lsns;
-	struct acl *allow; /* server: upstreams.allow compiled */
-	struct dns *dns;   /* server: resolver of dialled targets, NULL until first used */
+	struct acl *allow;   /* server: upstreams.allow compiled */
+	struct dns *dns;     /* server: resolver of dialled targets, NULL until first used */
+	struct thcli *hclis; /* client: connections of mode http listeners */
+	struct tup *pool;    /* server: idle keep-alive connections to upstreams.http */
+	int npool;
 
 	/* counters, folded into view */
 	struct tunnel_view st;
@@ -170,6 +262,15 @@ int th3_extend_max_remote_streams_bidi(ngtcp2_conn *conn, uint64_t max, void *ud
 /* Give nghttp3 credit back for n bytes of stream sid the application consumed. */
 void th3_consumed(struct tconn *c, int64_t sid, size_t n);
 
+/* Copy a field into h (names as nghttp3 gives them: lowercase). */
+void th3_head_add(struct th3_head *h, const uint8_t *name, size_t nl, const uint8_t *val,
+                  size_t vl);
+/* The fields as an nghttp3_nv array of h->n entries pointing into h, valid
+ * until the next th3_head_add or th3_head_clear; NULL when out of memory. */
+const nghttp3_nv *th3_head_nv(struct th3_head *h);
+/* Forget every field and free h's memory; h can be filled again. */
+void th3_head_clear(struct th3_head *h);
+
 /* ---- tunnel_stream.c ---- */
 /* Client: accept handler of via-tunnel listeners. */
 void tstream_accept_cb(struct loop *l, struct loop_io *io, uint32_t events);
@@ -177,7 +278,7 @@ void tstream_accept_cb(struct loop *l, struct loop_io *io, uint32_t events);
 int tstream_server_begin(struct tconn *c, int64_t sid);
 void tstream_header(struct tstream *s, const uint8_t *name, size_t nl, const uint8_t *val,
                     size_t vl);
-int tstream_end_headers(struct tstream *s);
+int tstream_end_headers(struct tstream *s, bool fin);
 int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len);
 void tstream_end_stream(struct tstream *s);
 void tstream_acked(struct tstream *s, uint64_t n);
@@ -187,6 +288,59 @@ nghttp3_ssize tstream_read_data(nghttp3_conn *h3, int64_t sid, nghttp3_vec *vec,
                                 uint32_t *pflags, void *ud, void *sud);
 /* The connection is going away: cut every stream (TCP sides get RST). */
 void tstream_cut_all(struct tconn *c);
+/* A stream of kind with its up ring, on no QUIC stream yet; NULL if out of memory. */
+struct tstream *tstream_new(struct tunnel *t, int kind);
+/* Bind s to c (its sid must be set): counted, cut when c goes. */
+void tstream_link(struct tstream *s, struct tconn *c);
+/* Free s after this batch; rst: reset its TCP side. Its owner (s->http) is
+ * told through thcli_stream_gone / tup_stream_gone first. */
+void tstream_free(struct tstream *s, bool rst);
+/* Reset the QUIC stream both ways. */
+void tstream_reset(struct tstream *s);
+/* Free bytes in the up ring. */
+size_t tstream_up_room(const struct tstream *s);
+/* Append n <= tstream_up_room bytes to the up ring and wake nghttp3. */
+void tstream_up_put(struct tstream *s, const void *data, size_t n);
+/* No more bytes follow those in the up ring: the stream ends after them. */
+void tstream_up_end(struct tstream *s);
+
+/* ---- tunnel_http.c (client: mode http listeners) ---- */
+void thcli_accept_cb(struct loop *l, struct loop_io *io, uint32_t events);
+/* Events of a TS_HTTP stream, from tunnel_stream.c. */
+int thcli_end_headers(struct tstream *s, bool fin);
+int thcli_recv_data(struct tstream *s, const uint8_t *data, size_t len);
+void thcli_end_stream(struct tstream *s);
+void thcli_room(struct tstream *s);                 /* the up ring has room again */
+void thcli_stream_gone(struct tstream *s, int why); /* s is about to be freed (enum ts_gone) */
+/* Close every connection (tunnel_free). */
+void thcli_free_all(struct tunnel *t);
+
+/* Shared by both sides (tunnel_http.c). */
+/* Queue n body bytes (chunked: with their chunk framing). Return 0 or -ENOMEM. */
+int thq_put_body(struct thq *q, bool chunked, const void *data, size_t n);
+/* Queue n bytes of framing or head. Return 0 or -ENOMEM. */
+int thq_put(struct thq *q, const void *data, size_t n);
+/* Write what fd takes; credit stream s (may be NULL) for body bytes that went.
+ * Return 0 (EAGAIN included) or -errno. */
+int thq_flush(struct thq *q, int fd, struct tstream *s);
+void thq_free(struct thq *q);
+/* Set b up for a body of mode (THB_*), len bytes for THB_LENGTH. */
+void thbody_init(struct thbody *b, int mode, uint64_t len);
+/* Move body bytes from in[0..len) into s's up ring as room allows; *used
+ * gets the bytes consumed; b->done once the body ended (the ring's end is
+ * set). Return 0 or -EPROTO (malformed chunked coding). */
+int thbody_pump(struct thbody *b, const char *in, size_t len, size_t *used, struct tstream *s);
+
+/* ---- tunnel_upstream.c (server: requests to upstreams.http) ---- */
+/* A request stream that is not a plain CONNECT: send it upstream. fin: the
+ * stream ended with its head. Return 0 or -ENOMEM (the stream is reset). */
+int tup_begin(struct tstream *s, bool fin);
+int tup_recv_data(struct tstream *s, const uint8_t *data, size_t len);
+void tup_end_stream(struct tstream *s);
+void tup_room(struct tstream *s);
+void tup_stream_gone(struct tstream *s, int why);
+/* Close the idle pool (tunnel_free). */
+void tup_pool_free(struct tunnel *t);
 
 /* ---- tunnel_allow.c ---- */
 /* Compile upstreams.allow. Return 0 or -EINVAL (logged). */

@@ -10,11 +10,11 @@
  * peer only once written to the TCP socket, so what waits for a slow TCP
  * reader is bounded by the stream window. FIN maps to FIN, RST to reset.
  *
- * An HTTP request stream (mode http) fits the same object: its request head
- * goes out through nghttp3_conn_submit_request with :method/:scheme/:path,
- * the body through the same ring and read_data callback, and the response
- * head arrives through tstream_header/tstream_end_headers, where the kind
- * decides what is written to the TCP side.
+ * An HTTP request stream (mode http) is the same object without a TCP
+ * socket of its own: kind TS_HTTP (client, tunnel_http.c) or TS_HTTP_SERVER
+ * (server, tunnel_upstream.c). Its owner fills the up ring (the request or
+ * response body, decoded from HTTP/1.1), and the events of the QUIC stream
+ * (head, data, end, room in the ring, close) are handed to the owner.
  */
 #include "log.h"
 #include "tunnel_int.h"
@@ -34,41 +34,11 @@
 
 #define REQUEST_TIMEOUT_MS 30000 /* a CONNECT head must arrive within this */
 
-enum ts_kind { TS_FORWARD, TS_CONNECT, TS_SERVER };
-enum ts_phase { TP_REQUEST, TP_WAIT, TP_DIAL, TP_RELAY }; /* TP_DIAL: resolving, then connecting */
-
-struct tstream {
-	struct tunnel *t;
-	struct tconn *c; /* NULL once detached from its QUIC stream */
-	int64_t sid;
-	int kind, phase;
-	struct loop_io io;                  /* the TCP socket, fd -1 once closed */
-	struct loop_timer timer;            /* request head / dial deadline */
-	struct conf_listener *lc;           /* client side */
-	uint8_t *up;                        /* TCP -> QUIC ring, TUN_UP_CAP bytes */
-	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
-	bool tcp_eof, fin_given, blocked;
-	uint8_t *down; /* QUIC -> TCP bytes waiting for the socket */
-	size_t down_off, down_len, down_cap;
-	bool peer_fin, tcp_shut;
-	char *head; /* connect: the request head read so far */
-	size_t head_len;
-	int status; /* response :status (client) */
-	char method[16];
-	char authority[HTTP1_AUTHORITY_MAX];
-	char proxy_status[160];
-	struct dns_query *q; /* server: resolving the target */
-	struct happy *h;     /* server: connecting to it */
-	bool bad_header;
-	bool freed;
-	struct tstream *next, *prev;
-};
-
 static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-static void ts_link(struct tstream *s, struct tconn *c)
+void tstream_link(struct tstream *s, struct tconn *c)
 {
 	s->c = c;
 	s->next = c->streams;
@@ -117,16 +87,30 @@ static void ts_free_mem(void *arg)
 	free(s->up);
 	free(s->down);
 	free(s->head);
+	th3_head_clear(&s->hd);
 	free(s);
 }
 
+/* Tell an HTTP stream's owner that s goes away (once). */
+static void ts_owner_gone(struct tstream *s, int why)
+{
+	if (!s->http)
+		return;
+	if (s->kind == TS_HTTP)
+		thcli_stream_gone(s, why);
+	else if (s->kind == TS_HTTP_SERVER)
+		tup_stream_gone(s, why);
+	s->http = NULL;
+}
+
 /* Drop everything; the memory goes after the batch (events may still name it). */
-static void ts_free(struct tstream *s, bool rst)
+void tstream_free(struct tstream *s, bool rst)
 {
 	if (s->freed)
 		return;
 	s->freed = true;
 	struct tunnel *t = s->t;
+	ts_owner_gone(s, rst ? TSG_RESET : TSG_CLEAN);
 	ts_close_tcp(s, rst);
 	loop_timer_cancel(t->loop, &s->timer);
 	dns_cancel(s->q);
@@ -139,7 +123,7 @@ static void ts_free(struct tstream *s, bool rst)
 	tun_stream_gone(t);
 }
 
-static struct tstream *ts_new(struct tunnel *t, int kind)
+struct tstream *tstream_new(struct tunnel *t, int kind)
 {
 	struct tstream *s = calloc(1, sizeof(*s));
 	if (!s || !(s->up = malloc(TUN_UP_CAP))) {
@@ -155,7 +139,7 @@ static struct tstream *ts_new(struct tunnel *t, int kind)
 }
 
 /* Reset the QUIC stream both ways (the TCP side failed or was reset). */
-static void ts_reset_stream(struct tstream *s)
+void tstream_reset(struct tstream *s)
 {
 	struct tconn *c = s->c;
 	if (!c || s->sid < 0)
@@ -246,6 +230,31 @@ static void ts_resume(struct tstream *s)
 	}
 }
 
+size_t tstream_up_room(const struct tstream *s)
+{
+	return TUN_UP_CAP - (size_t)(s->up_tail - s->up_head);
+}
+
+void tstream_up_put(struct tstream *s, const void *data, size_t n)
+{
+	const uint8_t *d = data;
+	while (n) {
+		size_t pos = (size_t)(s->up_tail & (TUN_UP_CAP - 1));
+		size_t k = TUN_UP_CAP - pos < n ? TUN_UP_CAP - pos : n;
+		memcpy(s->up + pos, d, k);
+		s->up_tail += k;
+		d += k;
+		n -= k;
+	}
+	ts_resume(s);
+}
+
+void tstream_up_end(struct tstream *s)
+{
+	s->tcp_eof = true;
+	ts_resume(s);
+}
+
 /* Read the TCP socket into the ring until EAGAIN, EOF or a full ring. */
 static int ts_read_up(struct tstream *s)
 {
@@ -281,8 +290,12 @@ void tstream_acked(struct tstream *s, uint64_t n)
 {
 	bool was_full = s->up_tail - s->up_head == TUN_UP_CAP;
 	s->up_head += n;
+	if (s->kind == TS_HTTP && s->http)
+		thcli_room(s);
+	else if (s->kind == TS_HTTP_SERVER && s->http)
+		tup_room(s);
 	if (was_full && s->phase == TP_RELAY && ts_read_up(s))
-		ts_reset_stream(s);
+		tstream_reset(s);
 }
 
 /* ---- QUIC -> TCP -------------------------------------------------------- */
@@ -310,12 +323,20 @@ static int ts_flush_down(struct tstream *s)
 	}
 	/* Detached (the QUIC stream closed first): done once everything is out. */
 	if (!s->c && !s->down_len && s->tcp_shut)
-		ts_free(s, false);
+		tstream_free(s, false);
 	return 0;
 }
 
 int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
 {
+	if (s->kind == TS_HTTP || s->kind == TS_HTTP_SERVER) {
+		if (!s->http) {
+			th3_consumed(s->c, s->sid, len); /* its owner is gone: discard */
+			return 0;
+		}
+		return s->kind == TS_HTTP ? thcli_recv_data(s, data, len)
+		                          : tup_recv_data(s, data, len);
+	}
 	/* While the target is resolved and dialled (server), bytes wait in down,
 	 * bounded by the stream window: credit comes back once they are written. */
 	if (s->io.fd < 0 && !s->q && !s->h) {
@@ -342,7 +363,7 @@ int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
 	s->down_len += len;
 	if (s->phase == TP_RELAY && ts_flush_down(s)) {
 		ts_close_tcp(s, true);
-		ts_reset_stream(s);
+		tstream_reset(s);
 	}
 	return 0;
 }
@@ -350,6 +371,10 @@ int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
 void tstream_end_stream(struct tstream *s)
 {
 	s->peer_fin = true;
+	if (s->kind == TS_HTTP && s->http)
+		thcli_end_stream(s);
+	else if (s->kind == TS_HTTP_SERVER && s->http)
+		tup_end_stream(s);
 	if (s->phase == TP_RELAY)
 		ts_flush_down(s);
 }
@@ -369,12 +394,13 @@ void tstream_peer_reset(struct tstream *s, uint64_t code)
 void tstream_closed(struct tstream *s, uint64_t code)
 {
 	bool clean = code == NGHTTP3_H3_NO_ERROR;
+	ts_owner_gone(s, clean ? TSG_CLEAN : TSG_RESET);
 	ts_unlink(s);
 	if (clean && s->io.fd >= 0 && (s->down_len || !s->tcp_shut) && s->phase == TP_RELAY) {
 		ts_flush_down(s); /* finishes (and frees) once the bytes are out */
 		return;
 	}
-	ts_free(s, !clean);
+	tstream_free(s, !clean);
 }
 
 void tstream_cut_all(struct tconn *c)
@@ -383,7 +409,8 @@ void tstream_cut_all(struct tconn *c)
 		struct tstream *s = c->streams;
 		if (s->kind == TS_CONNECT && s->phase == TP_WAIT)
 			ts_refuse_503(s, "tunnel down");
-		ts_free(s, s->kind != TS_CONNECT || s->phase != TP_WAIT);
+		ts_owner_gone(s, TSG_DOWN);
+		tstream_free(s, s->kind != TS_CONNECT || s->phase != TP_WAIT);
 	}
 }
 
@@ -411,16 +438,16 @@ static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events)
 reset:
 	log_debug("tunnel: stream %lld: TCP side reset", (long long)s->sid);
 	ts_close_tcp(s, true);
-	ts_reset_stream(s);
+	tstream_reset(s);
 	if (!s->c)
-		ts_free(s, true);
+		tstream_free(s, true);
 }
 
 static void ts_timer_cb(struct loop *l, struct loop_timer *tm)
 {
 	struct tstream *s = container_of(tm, struct tstream, timer);
 	if (s->phase == TP_REQUEST)
-		ts_free(s, false);
+		tstream_free(s, false);
 }
 
 /* ---- headers ------------------------------------------------------------ */
@@ -437,6 +464,10 @@ void tstream_header(struct tstream *s, const uint8_t *name, size_t nl, const uin
                     size_t vl)
 {
 #define IS(lit) (nl == sizeof(lit) - 1 && !memcmp(name, lit, nl))
+	if (s->kind == TS_SERVER || s->kind == TS_HTTP)
+		th3_head_add(&s->hd, name, nl, val, vl);
+	if (s->kind == TS_HTTP || s->kind == TS_HTTP_SERVER)
+		return;
 	if (s->kind == TS_SERVER) {
 		if (IS(":method"))
 			copy_field(s->method, sizeof(s->method), val, vl);
@@ -460,13 +491,13 @@ void tstream_header(struct tstream *s, const uint8_t *name, size_t nl, const uin
 
 int tstream_server_begin(struct tconn *c, int64_t sid)
 {
-	struct tstream *s = ts_new(c->t, TS_SERVER);
+	struct tstream *s = tstream_new(c->t, TS_SERVER);
 	if (!s)
 		return -ENOMEM;
 	s->sid = sid;
 	s->phase = TP_WAIT;
 	s->timer.fn = ts_timer_cb;
-	ts_link(s, c);
+	tstream_link(s, c);
 	nghttp3_conn_set_stream_user_data(c->h3, sid, s);
 	ngtcp2_conn_set_stream_user_data(c->conn, sid, s);
 	c->t->st.streams_total++;
@@ -499,7 +530,7 @@ static void ts_respond_error(struct tstream *s, int status, const char *proxy_st
 	/* The response ends our side; the client resets its side when it reads
 	 * a non-2xx answer, and what it sent meanwhile is credited and dropped. */
 	if (ts_respond(s, st, proxy_status, false))
-		ts_reset_stream(s);
+		tstream_reset(s);
 }
 
 static void ts_server_request(struct tstream *s)
@@ -508,13 +539,6 @@ static void ts_server_request(struct tstream *s)
 	char host[HTTP1_AUTHORITY_MAX];
 	struct http1_str auth = {s->authority, strlen(s->authority)}, h;
 	unsigned port;
-	if (strcmp(s->method, "CONNECT") || s->bad_header) {
-		log_info("tunnel: stream %lld: %s refused: only plain CONNECT is served",
-		         (long long)s->sid, s->method);
-		t->st.streams_refused++;
-		ts_respond_error(s, 501, "kfwd; error=http_request_error");
-		return;
-	}
 	if (http1_parse_authority(auth, true, &h, &port) || h.len >= sizeof(host)) {
 		log_info("tunnel: CONNECT \"%s\": malformed authority", s->authority);
 		t->st.streams_refused++;
@@ -585,7 +609,7 @@ static void ts_dialled(void *arg, int fd, int err, const struct sockaddr_storage
 	s->io.fd = fd;
 	if (loop_add(s->t->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) || !s->c ||
 	    ts_respond(s, "200", NULL, true)) {
-		ts_free(s, true);
+		tstream_free(s, true);
 		return;
 	}
 	log_debug("tunnel: CONNECT %s: connected", s->authority);
@@ -593,11 +617,21 @@ static void ts_dialled(void *arg, int fd, int err, const struct sockaddr_storage
 	ts_io_cb(s->t->loop, &s->io, EPOLLIN | EPOLLOUT);
 }
 
-int tstream_end_headers(struct tstream *s)
+int tstream_end_headers(struct tstream *s, bool fin)
 {
+	if (s->kind == TS_HTTP)
+		return thcli_end_headers(s, fin);
+	if (s->kind == TS_HTTP_SERVER)
+		return 0; /* trailers: dropped (the upstream request is already framed) */
 	if (s->kind == TS_SERVER) {
-		if (s->phase == TP_WAIT && s->io.fd < 0)
-			ts_server_request(s);
+		if (s->phase != TP_WAIT || s->io.fd >= 0)
+			return 0;
+		/* Anything but a plain CONNECT is an HTTP request for upstreams.http. */
+		if (strcmp(s->method, "CONNECT") || s->bad_header) {
+			s->kind = TS_HTTP_SERVER;
+			return tup_begin(s, fin);
+		}
+		ts_server_request(s);
 		return 0;
 	}
 	if (s->phase != TP_WAIT)
@@ -618,7 +652,7 @@ int tstream_end_headers(struct tstream *s)
 		ts_refuse_status(s, (unsigned)st, s->proxy_status[0] ? s->proxy_status : NULL);
 	}
 	ts_close_tcp(s, s->kind == TS_FORWARD);
-	ts_reset_stream(s);
+	tstream_reset(s);
 	return 0;
 }
 
@@ -647,7 +681,7 @@ static int ts_client_open(struct tstream *s, const char *authority)
 	}
 	s->sid = sid;
 	s->phase = TP_WAIT;
-	ts_link(s, c);
+	tstream_link(s, c);
 	s->t->st.streams_total++;
 	tun_kick(c);
 	return 0;
@@ -662,7 +696,7 @@ static void ts_client_request(struct tstream *s)
 	if (cap > TUN_UP_CAP)
 		cap = TUN_UP_CAP;
 	if (!s->head && !(s->head = malloc(cap))) {
-		ts_free(s, true);
+		tstream_free(s, true);
 		return;
 	}
 	while (s->head_len < cap) {
@@ -672,7 +706,7 @@ static void ts_client_request(struct tstream *s)
 			continue;
 		}
 		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			ts_free(s, false); /* gone before asking anything */
+			tstream_free(s, false); /* gone before asking anything */
 			return;
 		}
 		if (errno == EAGAIN)
@@ -699,7 +733,7 @@ static void ts_client_request(struct tstream *s)
 		log_info("listener %s: bad CONNECT request: answered %u (%s)", s->lc->name, st,
 		         why);
 		ts_refuse(s, st, why, extra);
-		ts_free(s, false);
+		tstream_free(s, false);
 		return;
 	}
 	loop_timer_cancel(s->t->loop, &s->timer);
@@ -717,7 +751,7 @@ static void ts_client_request(struct tstream *s)
 	if (err) {
 		s->t->st.streams_refused++;
 		ts_refuse_503(s, err == -ENOTCONN ? "tunnel down" : "tunnel stream limit");
-		ts_free(s, false);
+		tstream_free(s, false);
 		return;
 	}
 	ts_io_cb(s->t->loop, &s->io, EPOLLIN);
@@ -726,7 +760,7 @@ static void ts_client_request(struct tstream *s)
 static void ts_client_new(struct tlsn *tl, int fd)
 {
 	struct tunnel *t = tl->t;
-	struct tstream *s = ts_new(t, tl->lc->mode == MODE_CONNECT ? TS_CONNECT : TS_FORWARD);
+	struct tstream *s = tstream_new(t, tl->lc->mode == MODE_CONNECT ? TS_CONNECT : TS_FORWARD);
 	if (!s) {
 		close(fd);
 		return;
@@ -740,12 +774,12 @@ static void ts_client_new(struct tlsn *tl, int fd)
 	} else if (ts_client_open(s, tl->lc->target)) {
 		/* A forward has no way to say why: the reset is the answer. */
 		t->st.streams_refused++;
-		ts_free(s, true);
+		tstream_free(s, true);
 		return;
 	}
 	if (loop_add(t->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
-		ts_reset_stream(s);
-		ts_free(s, true);
+		tstream_reset(s);
+		tstream_free(s, true);
 	}
 }
 

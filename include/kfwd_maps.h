@@ -51,7 +51,9 @@
  *   sockops: cookie, seq_base, owner (set at establishment, cleared when an
  *            unclaimed socket closes)
  *   verdict: passed, redirected, pass_segs, redir_segs, bp_segs, redir_fail
- *   kfwd:    owner (claim), peer, peer_slot, flow_id, dir, written
+ *   kfwd:    owner (claim), peer, peer_slot, flow_id, dir, written, limited,
+ *            allow, skipped; seq_base once before pairing (a proxy's own
+ *            bytes, see fastpath_skip and fastpath_injected)
  * 128 bytes: two sockets never share a cache line.
  */
 struct kfwd_sock {
@@ -69,8 +71,10 @@ struct kfwd_sock {
 	__u32 seq_base;   /* write_seq at establishment */
 	__u32 peer_slot;  /* peer's slot (valid while peer != 0) */
 	__u32 dir;        /* KFWD_DIR_* */
-	__u32 _pad0;
-	__u64 _pad1[3];
+	__u32 limited;    /* 1: redirect only while redirected + len <= allow (max_rate_bps) */
+	__u64 allow;      /* with limited: the most bytes the verdict may have redirected */
+	__u64 skipped;    /* of passed, bytes kfwd consumed (a CONNECT head), not counted */
+	__u64 _pad1[1];
 };
 
 /* `ports` key: a TCP listener's address as the sockops program sees it. A
@@ -127,6 +131,7 @@ struct kfwd_counters {
 	__u64 released;     /* slots of sockets that closed before kfwd took them */
 	__u64 bp_pass;      /* skbs passed because the peer had no room for them */
 	__u64 redir_fail;   /* bpf_sk_redirect_hash refused */
+	__u64 rate_pass;    /* skbs passed because the flow's rate allowance was spent */
 };
 
 /* ==== UDP fast path and XDP front door (bpf/xdp_fwd.bpf.c, userspace/xdp.c) ====

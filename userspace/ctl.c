@@ -222,11 +222,12 @@ static void render_json_kernel(const struct ctl_view *v, struct buf *b)
 		   ",\"kernel\":{\"passive_established\":%llu,\"active_established\":%llu,"
 		   "\"inserted\":%llu,\"insert_errors\":%llu,\"no_slot\":%llu,"
 		   "\"released_unclaimed\":%llu,\"backlog_passes\":%llu,"
-		   "\"redirect_errors\":%llu}",
+		   "\"redirect_errors\":%llu,\"rate_passes\":%llu}",
 		   (unsigned long long)k.passive_est, (unsigned long long)k.active_est,
 		   (unsigned long long)k.insert_ok, (unsigned long long)k.insert_err,
 		   (unsigned long long)k.no_slot, (unsigned long long)k.released,
-		   (unsigned long long)k.bp_pass, (unsigned long long)k.redir_fail);
+		   (unsigned long long)k.bp_pass, (unsigned long long)k.redir_fail,
+		   (unsigned long long)k.rate_pass);
 }
 
 static void render_json(const struct ctl_view *v, struct buf *b)

@@ -120,7 +120,8 @@ const struct conf_key conf_listener_keys[] = {
      "been relayed, both directions summed (close reason `max_bytes`). 0: no limit. "
      "On the userspace relay no byte beyond the limit is relayed; on a spliced "
      "connection the kernel's counts are checked every 100 ms, so up to that long "
-     "of traffic may pass beyond it (set `max_rate_bps` too to bound it)."},
+     "of traffic may pass beyond it (set `max_rate_bps` too to bound it), and bytes "
+     "the kernel had taken but not yet sent are cut with the connection."},
     {"max_rate_bps", K_INT64, 0, L(max_rate_bps), 0, 1099511627776LL, "0", NULL,
      "TCP (`forward` and `connect`): throttle each direction of a connection to this "
      "many BYTES per second (a token bucket holding 1/8 s of the rate, at least 16 "
@@ -399,7 +400,7 @@ void conf_schema_markdown(struct buf *b)
 		for (size_t i = 0; i < sec->nkeys; i++) {
 			const struct conf_key *k = &sec->keys[i];
 			char allowed[160] = "";
-			if (k->kind == K_INT)
+			if (k->kind == K_INT || k->kind == K_INT64)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld", k->min, k->max);
 			else if (k->kind == K_STR)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld characters%s",

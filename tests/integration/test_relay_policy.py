@@ -22,7 +22,7 @@ CASES = {  # name -> (listener port base, policy keys)
     "bytes": (8110, dict(max_bytes=MIB)),
     "rate": (8120, dict(max_rate_bps=MIB)),
     "minr": (8130, dict(min_rate_bpm=600000, min_rate_grace_ms=300)),
-    "idle": (8140, dict(idle_timeout_ms=600)),
+    "idle": (8140, dict(idle_timeout_ms=1000)),
 }
 
 
@@ -143,8 +143,8 @@ def case_idle(t, k):
         check(sc[0]["rx_bytes"] == 65536, "idle %s: %s" % (s, sc))
         k.wait_stat("idle_" + s, lambda l: l["active"] == 0, 5, "active 0")
         only_error(k, "idle_" + s, "idle_timeout")
-    # Bytes the kernel moves count as activity: 2 s of traffic, idle limit 600 ms.
-    busy = {s: start(t, "idle", s, ["--send", 300000, "--rate", 150000, "--seed", 51], []) for s in PATHS}
+    # Bytes the kernel moves count as activity: 3 s of traffic, idle limit 1 s.
+    busy = {s: start(t, "idle", s, ["--send", 450000, "--rate", 150000, "--seed", 51], []) for s in PATHS}
     for s, p in busy.items():
         crc, cc, src, sc = results(p)
         assert_exact(cc, sc, "busy past the idle timeout " + s)

@@ -378,6 +378,8 @@ static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 		socklen_t len = sizeof(err);
 		getsockopt(leg->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err) {
+			log_debug("listener %s: %s socket: %s", c->wl->l->name,
+			          leg == &c->cli ? "client" : "backend", strerror(err));
 			tcp_conn_reset_by(c, leg == &c->cli);
 			return;
 		}

@@ -152,6 +152,7 @@ static int way_flush(const struct fast_way *x)
 		} else if (n < 0 && errno == EAGAIN) {
 			x->dst->wr = false;
 		} else if (n < 0 && errno != EINTR) {
+			log_debug("listener %s: send: %s", x->c->wl->l->name, strerror(errno));
 			return TCP_FAIL_DST;
 		}
 	}
@@ -232,7 +233,10 @@ static int way_read(const struct fast_way *x)
 		x->src->rd = false;
 		return 0;
 	}
-	return errno == EINTR ? 0 : TCP_FAIL_SRC;
+	if (errno == EINTR)
+		return 0;
+	log_debug("listener %s: recv: %s", x->c->wl->l->name, strerror(errno));
+	return TCP_FAIL_SRC;
 }
 
 /* After EOF: pass the FIN on once dst holds everything. */

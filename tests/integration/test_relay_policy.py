@@ -21,7 +21,7 @@ CASES = {  # name -> (listener port base, policy keys)
     "life": (8100, dict(max_lifetime_ms=800)),
     "bytes": (8110, dict(max_bytes=MIB)),
     "rate": (8120, dict(max_rate_bps=MIB)),
-    "minr": (8130, dict(min_rate_bpm=600000, min_rate_grace_ms=300)),
+    "minr": (8130, dict(min_rate_bpm=600000, min_rate_grace_ms=1000)),
     "idle": (8140, dict(idle_timeout_ms=1000)),
 }
 
@@ -128,8 +128,8 @@ def case_min_rate(t, k):
         results(p)
         k.wait_stat("minr_" + s, lambda l: l["active"] == 0, 5, "active 0")
         only_error(k, "minr_" + s, "min_rate")
-    # 100 KB/s (6 MB a minute) over 2 s: several windows, never below the minimum.
-    ok = {s: start(t, "minr", s, ["--send", 200000, "--rate", 100000, "--seed", 41], ["--send", 1000])
+    # 100 KB/s (6 MB a minute) over 3 s: two windows, never below the minimum.
+    ok = {s: start(t, "minr", s, ["--send", 300000, "--rate", 100000, "--seed", 41], ["--send", 1000])
           for s in PATHS}
     for s, p in ok.items():
         crc, cc, src, sc = results(p)

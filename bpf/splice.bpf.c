@@ -297,6 +297,12 @@ int kfwd_verdict(struct __sk_buff *skb)
 	 * still holds must reach the peer before anything the kernel sends. */
 	if (!peer || READ_ONCE_U64(st->written) != st->passed)
 		return pass(st, len);
+	/* A throttled flow (max_rate_bps): kfwd grants an allowance at the
+	 * rate; past it the bytes go to kfwd, which relays them no faster. */
+	if (READ_ONCE_U32(st->limited) && st->redirected + len > READ_ONCE_U64(st->allow)) {
+		count(rate_pass);
+		return pass(st, len);
+	}
 	if (!peer_has_room(st, peer, len)) {
 		st->bp_segs++;
 		count(bp_pass);

@@ -8,6 +8,7 @@
 #define AF_INET6 10
 
 #define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
 
 #define count(field)                                                                               \
 	do {                                                                                       \
@@ -52,6 +53,9 @@ static __always_inline void sock_init(struct kfwd_sock *st, __u64 cookie, __u32 
 	st->flow_id = 0;
 	st->peer_slot = 0;
 	st->dir = dir;
+	st->limited = 0;
+	st->allow = 0;
+	st->skipped = 0;
 	st->owner = cookie;
 }
 
@@ -77,7 +81,7 @@ static __always_inline void flow_touch(struct kfwd_sock *st)
 	if (!f)
 		return;
 	c = st->dir == KFWD_DIR_OUT ? &f->out : &f->in;
-	c->bytes = st->passed + st->redirected;
+	c->bytes = st->passed + st->redirected - st->skipped;
 	c->segs = st->pass_segs + st->redir_segs;
 	f->last_ns = bpf_ktime_get_ns();
 }

@@ -50,8 +50,11 @@
  * kfwd maps. Each field has one writer:
  *   sockops: cookie, seq_base, owner (set at establishment, cleared when an
  *            unclaimed socket closes)
- *   verdict: passed, redirected, pass_segs, redir_segs, bp_segs, redir_fail
- *   kfwd:    owner (claim), peer, peer_slot, flow_id, dir, written
+ *   verdict: passed, redirected, pass_segs, redir_segs, bp_segs, redir_fail,
+ *            rcv_seq, rcv_known (also set by sockops at insertion)
+ *   kfwd:    owner (claim), peer, peer_slot, flow_id, dir, written, limited,
+ *            allow, skipped; seq_base once before pairing (a proxy's own
+ *            bytes, see fastpath_skip and fastpath_injected)
  * 128 bytes: two sockets never share a cache line.
  */
 struct kfwd_sock {
@@ -69,10 +72,11 @@ struct kfwd_sock {
 	__u32 seq_base;   /* write_seq at establishment */
 	__u32 peer_slot;  /* peer's slot (valid while peer != 0) */
 	__u32 dir;        /* KFWD_DIR_* */
+	__u32 limited;    /* 1: redirect only while redirected + len <= allow (max_rate_bps) */
+	__u64 allow;      /* with limited: the most bytes the verdict may have redirected */
+	__u64 skipped;    /* of passed, bytes kfwd consumed (a CONNECT head), not counted */
 	__u32 rcv_seq;    /* TCP sequence number of the next byte the verdict has not seen */
 	__u32 rcv_known;  /* rcv_seq is set (at insertion, else by the first skb) */
-	__u32 _pad0;
-	__u64 _pad1[2];
 };
 
 /* `ports` key: a TCP listener's address as the sockops program sees it. A
@@ -129,6 +133,7 @@ struct kfwd_counters {
 	__u64 released;     /* slots of sockets that closed before kfwd took them */
 	__u64 bp_pass;      /* skbs passed because the peer had no room for them */
 	__u64 redir_fail;   /* bpf_sk_redirect_hash refused */
+	__u64 rate_pass;    /* skbs passed because the flow's rate allowance was spent */
 	__u64 overlap_skbs; /* skbs that began with bytes the verdict had already seen */
 	__u64 overlap_bytes; /* those old bytes, cut off (or the whole skb dropped) */
 	__u64 overlap_fail; /* an old head could not be cut off: skb dropped, stream broken */

@@ -84,6 +84,12 @@ struct conf_listener {
 	struct conf_addrlist backends;
 	int idle_timeout_ms;     /* 0: protocol default (see conf_idle_ms) */
 	int connect_timeout_ms;
+	/* Relay policy of TCP connections (forward and connect), 0: off: */
+	int max_lifetime_ms;     /* close this long after accept */
+	long long max_bytes;     /* close once both directions together relayed this many */
+	long long max_rate_bps;  /* throttle each direction to this many bytes per second */
+	long long min_rate_bpm;  /* close below this many bytes per minute ... */
+	int min_rate_grace_ms;   /* ... after this long, measured over windows this long */
 	int max_flows;
 	int buffer_size;
 	bool fastpath;           /* TCP: let the kernel splice connections (experimental) */

@@ -470,7 +470,8 @@ static int parse_value(struct conf_ctx *x, const char *where, const struct conf_
 	int t = config_setting_type(s);
 
 	switch (k->kind) {
-	case K_INT: {
+	case K_INT:
+	case K_INT64: {
 		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
 			conf_err(x, line, "%s'%s' must be an integer, not %s", where, k->name,
 			         type_name(s));
@@ -482,7 +483,10 @@ static int parse_value(struct conf_ctx *x, const char *where, const struct conf_
 			         where, k->name, v, k->min, k->max);
 			return -ERANGE;
 		}
-		*(int *)f = (int)v;
+		if (k->kind == K_INT64)
+			*(long long *)f = v;
+		else
+			*(int *)f = (int)v;
 		return 0;
 	}
 	case K_BOOL:
@@ -627,6 +631,9 @@ static int apply_default(struct conf_ctx *x, const struct conf_key *k, void *bas
 	case K_INT:
 		*(int *)f = atoi(k->def);
 		return 0;
+	case K_INT64:
+		*(long long *)f = atoll(k->def);
+		return 0;
 	case K_BOOL:
 		*(bool *)f = !strcmp(k->def, "true");
 		return 0;
@@ -709,6 +716,10 @@ bool conf_fields_equal(const struct conf_key *keys, size_t nkeys, const void *a,
 		case K_ENUM:
 		case K_FLAGS:
 			if (*(const int *)fa != *(const int *)fb)
+				return false;
+			break;
+		case K_INT64:
+			if (*(const long long *)fa != *(const long long *)fb)
 				return false;
 			break;
 		case K_BOOL:

@@ -108,8 +108,37 @@ const struct conf_key conf_listener_keys[] = {
      "List of `HOST:PORT` tried in order until one connects (TCP); UDP flows use the "
      "first. Names are resolved once, when the config is loaded."},
     {"idle_timeout_ms", K_INT, 0, L(idle_timeout_ms), 0, 604800000, "0", NULL,
-     "Close a flow with no traffic in either direction for this long. 0 means the "
-     "protocol default: 3600000 for TCP, 30000 for UDP."},
+     "Close a flow with no traffic in either direction for this long (close reason "
+     "`idle_timeout`; a spliced TCP connection counts the kernel's bytes, checked at "
+     "least once a second). 0 means the protocol default: 3600000 for TCP, 30000 for "
+     "UDP."},
+    {"max_lifetime_ms", K_INT, 0, L(max_lifetime_ms), 0, 2147483647, "0", NULL,
+     "TCP (`forward` and `connect`): close a connection this long after it was "
+     "accepted, whatever it is doing (close reason `max_lifetime`). 0: no limit. "
+     "Spliced connections are checked by kfwd's policy timer, so they end within "
+     "about 100 ms of the limit."},
+    {"max_bytes", K_INT64, 0, L(max_bytes), 0, 9223372036854775807LL, "0", NULL,
+     "TCP (`forward` and `connect`): close a connection once this many bytes have "
+     "been relayed, both directions summed (close reason `max_bytes`). 0: no limit. "
+     "On the userspace relay no byte beyond the limit is relayed; on a spliced "
+     "connection the kernel's counts are checked every 100 ms, so up to that long "
+     "of traffic may pass beyond it (set `max_rate_bps` too to bound it), and bytes "
+     "the kernel had taken but not yet sent are cut with the connection."},
+    {"max_rate_bps", K_INT64, 0, L(max_rate_bps), 0, 1099511627776LL, "0", NULL,
+     "TCP (`forward` and `connect`): throttle each direction of a connection to this "
+     "many BYTES per second (a token bucket holding 1/8 s of the rate, at least 16 "
+     "KiB); the connection is slowed, never closed. kfwd stops reading the sender, "
+     "whose TCP window then closes. A spliced connection keeps its kernel splice, "
+     "limited to an allowance kfwd raises at the rate; past it the bytes go through "
+     "kfwd at the rate. 0: no limit."},
+    {"min_rate_bpm", K_INT64, 0, L(min_rate_bpm), 0, 1099511627776LL, "0", NULL,
+     "TCP (`forward` and `connect`): close a connection that, after "
+     "`min_rate_grace_ms`, relays fewer than this many bytes per minute (both "
+     "directions summed), measured over each following `min_rate_grace_ms` window "
+     "(close reason `min_rate`). 0: no minimum."},
+    {"min_rate_grace_ms", K_INT, 0, L(min_rate_grace_ms), 100, 86400000, "60000", NULL,
+     "With `min_rate_bpm`: how long a new connection may be slow, and the length of "
+     "each window its rate is measured over after that."},
     {"connect_timeout_ms", K_INT, 0, L(connect_timeout_ms), 1, 600000, "5000", NULL,
      "How long a TCP connect to one backend may take before the next is tried."},
     {"max_flows", K_INT, 0, L(max_flows), 1, 10000000, "65536", NULL,
@@ -351,6 +380,7 @@ static const char *kind_doc(const struct conf_key *k)
 {
 	switch (k->kind) {
 	case K_INT:
+	case K_INT64:
 		return "integer";
 	case K_BOOL:
 		return "boolean";
@@ -384,7 +414,7 @@ void conf_schema_markdown(struct buf *b)
 		for (size_t i = 0; i < sec->nkeys; i++) {
 			const struct conf_key *k = &sec->keys[i];
 			char allowed[160] = "";
-			if (k->kind == K_INT)
+			if (k->kind == K_INT || k->kind == K_INT64)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld", k->min, k->max);
 			else if (k->kind == K_STR)
 				snprintf(allowed, sizeof(allowed), "%lld to %lld characters%s",

@@ -13,6 +13,7 @@
 
 enum conf_kind {
 	K_INT,        /* int field */
+	K_INT64,      /* long long field */
 	K_BOOL,       /* bool field */
 	K_STR,        /* char * field; min/max bound the length */
 	K_ENUM,       /* int field holding min + the index of the choice in choices */

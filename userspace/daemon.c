@@ -405,10 +405,10 @@ static void worker_deinit(struct worker *w)
 /* Tell the sockops program about a TCP listener and whether it is fast. */
 static void daemon_fast_port(struct daemon *d, struct lsn *l)
 {
-	/* CONNECT listeners stay on the userspace relay until the proxy hands its
-	 * sockets to the kernel after the 200; registering them as fast would let
-	 * the sockops program claim slots that nothing gives back. */
-	bool want = l->lc->fastpath && l->lc->mode == MODE_FORWARD;
+	/* CONNECT listeners too: the proxy claims the accepted socket's slot, reads
+	 * the request head through the verdict (which passes everything while the
+	 * socket has no peer) and splices after the 200 (proxy.c). */
+	bool want = l->lc->fastpath && (l->lc->mode == MODE_FORWARD || l->lc->mode == MODE_CONNECT);
 
 	l->fast = false;
 	if (!d->fp || l->lc->proto != PROTO_TCP)

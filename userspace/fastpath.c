@@ -110,9 +110,30 @@ void fastpath_count(struct kfwd_count *c, const struct kfwd_sock *st)
 		return;
 	}
 	c->bytes = __atomic_load_n(&st->passed, __ATOMIC_ACQUIRE) +
-	           __atomic_load_n(&st->redirected, __ATOMIC_ACQUIRE);
+	           __atomic_load_n(&st->redirected, __ATOMIC_ACQUIRE) -
+	           __atomic_load_n(&st->skipped, __ATOMIC_ACQUIRE);
 	c->segs = __atomic_load_n(&st->pass_segs, __ATOMIC_RELAXED) +
 	          __atomic_load_n(&st->redir_segs, __ATOMIC_RELAXED);
+}
+
+void fastpath_skip(struct kfwd_sock *src, struct kfwd_sock *dst, uint64_t n)
+{
+	__atomic_fetch_add(&src->skipped, n, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&src->written, n, __ATOMIC_SEQ_CST);
+	if (dst)
+		dst->seq_base -= (uint32_t)n; /* modulo 2^32, like write_seq */
+}
+
+void fastpath_injected(struct kfwd_sock *dst, uint64_t n)
+{
+	if (dst)
+		dst->seq_base += (uint32_t)n;
+}
+
+void fastpath_limit(struct kfwd_sock *st, uint64_t allow)
+{
+	__atomic_store_n(&st->allow, allow, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->limited, 1, __ATOMIC_SEQ_CST);
 }
 
 uint64_t fastpath_sent(const struct kfwd_sock *st, uint64_t ubytes)
@@ -350,7 +371,7 @@ void fastpath_port_del(struct fastpath *fp, const struct addr *bind)
 
 /* ---- sockets ------------------------------------------------------------- */
 
-static uint64_t sock_cookie(int fd)
+uint64_t fastpath_cookie(int fd)
 {
 	uint64_t c = 0;
 	socklen_t len = sizeof(c);
@@ -362,7 +383,7 @@ static uint64_t sock_cookie(int fd)
 int fastpath_claim(struct fastpath *fp, int fd, struct fastpath_sock *s)
 {
 	*s = (struct fastpath_sock){.slot = -1};
-	uint64_t cookie = sock_cookie(fd);
+	uint64_t cookie = fastpath_cookie(fd);
 	uint32_t slot;
 	if (!cookie)
 		return -errno;
@@ -377,7 +398,7 @@ int fastpath_claim(struct fastpath *fp, int fd, struct fastpath_sock *s)
 int fastpath_want(struct fastpath *fp, int fd, struct fastpath_sock *s)
 {
 	*s = (struct fastpath_sock){.slot = -1};
-	uint64_t cookie = sock_cookie(fd);
+	uint64_t cookie = fastpath_cookie(fd);
 	uint32_t slot;
 	if (!cookie)
 		return -errno;

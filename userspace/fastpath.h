@@ -61,6 +61,8 @@ struct fastpath_sock {
 	struct kfwd_sock *st; /* the slot's shared state, NULL when slot < 0 */
 };
 
+/* fd's socket cookie (SO_COOKIE), 0 when it cannot be read (errno says why). */
+uint64_t fastpath_cookie(int fd);
 /* Accepted socket fd: claim the slot the sockops program gave it.
  * Return 0, or -ENOENT (no slot: the userspace path) / -errno. */
 int fastpath_claim(struct fastpath *fp, int fd, struct fastpath_sock *s);
@@ -125,7 +127,29 @@ bool fastpath_caught_up(const struct kfwd_sock *st, uint64_t ubytes, int64_t que
 /* Whether recv() returning 0 ends the stream: every passed byte was read
  * (rbytes); otherwise passed bytes are still on their way to the socket. */
 bool fastpath_eof(const struct kfwd_sock *st, uint64_t rbytes);
-/* Counts of one direction from its source socket's state (passed + redirected). */
+/*
+ * A proxy's hand-over, before fastpath_pair. The verdict redirects once
+ * written == passed and keeps peer queues in step by written + redirected;
+ * bytes kfwd took part in itself must not break either:
+ *  - fastpath_skip: n bytes src passed that kfwd consumed and does not relay
+ *    (a CONNECT request head) count as written (and as skipped: the flow's
+ *    counts leave them out), and dst's send queue counts
+ *    them as already queued (its seq_base moves back by n), so neither the
+ *    redirect rule nor the peer's room check waits for bytes never sent.
+ *  - fastpath_injected: n bytes kfwd wrote into dst itself (the 200 answer)
+ *    are not counted as bytes the peer sent (dst's seq_base moves on by n).
+ * dst may be NULL (no slot: nothing to adjust there).
+ */
+void fastpath_skip(struct kfwd_sock *src, struct kfwd_sock *dst, uint64_t n);
+void fastpath_injected(struct kfwd_sock *dst, uint64_t n);
+/*
+ * Throttle (max_rate_bps): let the verdict redirect at most `allow` bytes in
+ * all (redirected + len <= allow); past that it passes to kfwd. Raising
+ * allow later lets it redirect again once kfwd has caught up.
+ */
+void fastpath_limit(struct kfwd_sock *st, uint64_t allow);
+/* Counts of one direction from its source socket's state (passed + redirected
+ * - skipped). */
 void fastpath_count(struct kfwd_count *c, const struct kfwd_sock *st);
 uint64_t fastpath_now_ns(void);
 

@@ -138,6 +138,8 @@ static void start_next(struct happy *h)
 			h->last_err = -errno;
 			continue;
 		}
+		if (h->o.prepare)
+			h->o.prepare(h->arg, fd);
 		if (connect(fd, (const struct sockaddr *)ss, len) < 0 && errno != EINPROGRESS) {
 			int err = -errno;
 

@@ -15,6 +15,9 @@ struct happy;
 struct happy_opts {
 	int attempt_delay_ms; /* RFC 8305 "Connection Attempt Delay"; 250 recommended */
 	int timeout_ms;       /* the whole race; 0: no limit of our own */
+	/* Called with each attempt's socket right before its connect() (the arg of
+	 * happy_start); NULL: nothing. The socket stays happy's. */
+	void (*prepare)(void *arg, int fd);
 };
 
 /*

@@ -59,12 +59,17 @@ struct proxy_conn {
 	char host[256];
 	uint16_t port;
 	bool name_allowed; /* the name matched `allow` (or there is none) */
+	/* The fast path: the client socket's slot (claimed at accept) and one per
+	 * connection attempt to the target; slot -1: none. */
+	struct fastpath_sock cli;
+	struct fastpath_sock att[DNS_MAX_ADDRS];
+	size_t natt;
 	struct proxy_tunnel *t;
 	struct proxy_conn *prev, *next;
 };
 
 static void tunnel_log(const struct proxy_tunnel *t, unsigned status, const char *close_reason,
-                       uint64_t up, uint64_t down)
+                       uint64_t up, uint64_t down, bool spliced)
 {
 	struct buf b;
 	buf_init(&b);
@@ -77,7 +82,7 @@ static void tunnel_log(const struct proxy_tunnel *t, unsigned status, const char
 	buf_printf(&b, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu",
 	           (unsigned long long)up, (unsigned long long)down,
 	           (unsigned long long)(loop_now(t->loop) - t->start_ms));
-	buf_printf(&b, ",\"path\":\"userspace\"");
+	buf_printf(&b, ",\"path\":\"%s\"", spliced ? "fastpath" : "userspace");
 	if (t->user[0]) {
 		buf_printf(&b, ",\"user\":");
 		buf_json_str(&b, t->user);
@@ -95,7 +100,7 @@ static void tunnel_log(const struct proxy_tunnel *t, unsigned status, const char
 void proxy_tunnel_end(struct tcp_conn *c, int reason)
 {
 	tunnel_log(c->px, 200, reason >= 0 ? stats_err_name(reason) : "eof", c->up.bytes,
-	           c->down.bytes);
+	           c->down.bytes, c->spliced);
 	free(c->px);
 	c->px = NULL;
 }
@@ -105,6 +110,35 @@ static void px_free_cb(void *arg)
 	struct proxy_conn *p = arg;
 	free(p->buf);
 	free(p);
+}
+
+/* Give back every fast-path slot p still holds (after their sockets closed). */
+static void px_slots_release(struct proxy_conn *p)
+{
+	struct fastpath *fp = p->w->fp;
+	if (!fp)
+		return;
+	fastpath_release(fp, &p->cli);
+	for (size_t i = 0; i < p->natt; i++)
+		fastpath_release(fp, &p->att[i]);
+	p->natt = 0;
+}
+
+/* happy's prepare hook: a target socket about to connect gets a slot, so the
+ * sockops program puts it into the sockhash when it is established; only
+ * when the client socket has one (a target socket in the sockhash can only
+ * be read with recv(), i.e. by the fast relay). */
+static void px_prepare(void *arg, int fd)
+{
+	struct proxy_conn *p = arg;
+	if (p->cli.slot < 0 || p->natt >= DNS_MAX_ADDRS)
+		return;
+	int err = fastpath_want(p->w->fp, fd, &p->att[p->natt]);
+	if (err)
+		log_debug("listener %s: no fast-path slot for a target socket: %s", p->wl->l->name,
+		          strerror(-err));
+	else
+		p->natt++;
 }
 
 /* Unlink and free p. handed_over: the relay took the fd and the flow's counts. */
@@ -131,6 +165,8 @@ static void px_free(struct proxy_conn *p, bool handed_over)
 			close(p->io.fd);
 		wlsn_flow_end(p->wl);
 	}
+	/* Target sockets were closed by happy; the client's just now (or is the relay's). */
+	px_slots_release(p);
 	if (loop_defer(l, px_free_cb, p))
 		log_err("proxy: cannot defer a free; leaking one connection object");
 }
@@ -185,7 +221,7 @@ static void px_refuse(struct proxy_conn *p, unsigned status, const char *why, co
 	log_debug("listener %s: %s: %u %s", p->wl->l->name,
 	          p->t->target[0] ? p->t->target : "(no target)", status, why);
 	proxy_answer_close(p->io.fd, status, why, extra);
-	tunnel_log(p->t, status, stats_err_name(err), 0, 0);
+	tunnel_log(p->t, status, stats_err_name(err), 0, 0, false);
 	px_free(p, false);
 }
 
@@ -215,7 +251,7 @@ static void px_connected(void *arg, int fd, int err, const struct sockaddr_stora
 	if (n != (ssize_t)sizeof(HTTP1_CONNECT_ESTABLISHED) - 1) {
 		close(fd);
 		ctr_add(&p->wl->ctr->err[ERR_CLIENT_GONE], 1);
-		tunnel_log(p->t, 200, stats_err_name(ERR_CLIENT_GONE), 0, 0);
+		tunnel_log(p->t, 200, stats_err_name(ERR_CLIENT_GONE), 0, 0, false);
 		px_free(p, false);
 		return;
 	}
@@ -223,10 +259,25 @@ static void px_connected(void *arg, int fd, int err, const struct sockaddr_stora
 	struct proxy_tunnel *t = p->t;
 	int cfd = p->io.fd;
 	size_t head = p->msg.head_len;
+	struct tcp_handover h = {.early = p->buf + head,
+	                         .n = p->len - head,
+	                         .cli = p->cli,
+	                         .be = {.slot = -1},
+	                         .consumed = head,
+	                         .replied = sizeof(HTTP1_CONNECT_ESTABLISHED) - 1};
+	/* The winner's slot goes with it; the losers' (closed by happy) go back. */
+	uint64_t cookie = p->natt ? fastpath_cookie(fd) : 0;
+	for (size_t i = 0; cookie && i < p->natt; i++) {
+		if (p->att[i].slot >= 0 && p->att[i].cookie == cookie) {
+			h.be = p->att[i];
+			p->att[i].slot = -1;
+		}
+	}
+	p->cli.slot = -1;
 	loop_del(p->w->loop, &p->io);
 	p->t = NULL;
 	/* The relay copies the early bytes before p (and its buffer) is freed. */
-	tcp_relay_adopt(wl, cfd, fd, p->buf + head, p->len - head, t);
+	tcp_relay_handover(wl, cfd, fd, &h, t);
 	px_free(p, true);
 }
 
@@ -269,7 +320,8 @@ static void px_resolved(void *arg, int err, const struct dns_addrs *addrs)
 		}
 	}
 	struct happy_opts o = {.attempt_delay_ms = p->lc->dns.happy_delay_ms,
-	                       .timeout_ms = p->lc->connect_timeout_ms};
+	                       .timeout_ms = p->lc->connect_timeout_ms,
+	                       .prepare = px_prepare};
 	p->state = PX_CONNECT;
 	err = happy_start(p->w->loop, addrs, &o, px_connected, p, &p->h);
 	if (err) {
@@ -474,6 +526,13 @@ static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap,
 	p->wl = wl;
 	p->lc = conf_listener_ref(wl->lc);
 	p->state = PX_HEAD;
+	p->cli.slot = -1;
+	/* Also orders us after the sockops program: it runs on the new socket
+	 * under the socket lock, which this setsockopt takes. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (w->fp && fastpath_claim(w->fp, fd, &p->cli) == 0)
+		tcp_fast_kick(fd); /* the request may have come before accept() */
 	p->io = (struct loop_io){.fd = fd, .fn = px_io_cb};
 	p->timer.fn = px_timer_cb;
 	p->buf = buf;

@@ -30,6 +30,10 @@ enum stats_err {
 	ERR_HTTP_504,         /* connect to the target timed out */
 	ERR_HTTP_505,         /* HTTP version other than 1.0 / 1.1 */
 	ERR_CLIENT_GONE,      /* client closed before its request was answered */
+	/* Relay policy (TCP listeners): */
+	ERR_MAX_LIFETIME,     /* open for max_lifetime_ms: closed */
+	ERR_MAX_BYTES,        /* relayed max_bytes: closed */
+	ERR_MIN_RATE,         /* below min_rate_bpm after the grace period: closed */
 	ERR__MAX
 };
 

@@ -21,10 +21,12 @@
 #define ACCEPT_BUDGET 64 /* accepts per wakeup before yielding to other work */
 #define PUMP_BUDGET   32 /* splice rounds per wakeup before yielding */
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE/ENOBUFS/ENOMEM at accept */
+#define RATE_CHUNK      16384 /* max_rate_bps: wait for this many tokens before reading again */
 
 static void conn_timer_cb(struct loop *l, struct loop_timer *t);
 static void conn_pending_cb(struct loop *l, struct loop_pending *p);
 static void conn_try_backend(struct tcp_conn *c);
+static void conn_pump(struct tcp_conn *c);
 
 static void conn_free(void *arg)
 {
@@ -57,6 +59,7 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 	loop_del(l, &c->cli.io);
 	loop_del(l, &c->be.io);
 	loop_timer_cancel(l, &c->timer);
+	loop_timer_cancel(l, &c->rate_timer);
 	loop_pending_cancel(l, &c->pend);
 	if (c->fast)
 		tcp_fast_close(c);
@@ -84,6 +87,18 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 	wlsn_flow_end(c->wl);
 	if (loop_defer(l, conn_free, c))
 		log_err("tcp: cannot defer a free; leaking one connection object");
+}
+
+void tcp_conn_policy_close(struct tcp_conn *c, int why)
+{
+	char a[ADDR_STRLEN] = "?";
+	struct addr peer = {.len = sizeof(peer.u.ss)};
+	if (!getpeername(c->cli.io.fd, &peer.u.sa, &peer.len))
+		addr_format(&peer, a);
+	log_info("listener %s: connection from %s closed by policy: %s", c->wl->l->name,
+	         c->lc->log_client_address || c->lc->mode != MODE_CONNECT ? a : "(client)",
+	         stats_err_name(why));
+	tcp_conn_close(c, why, false, false);
 }
 
 void tcp_conn_reset_by(struct tcp_conn *c, bool client)
@@ -136,6 +151,40 @@ static int pipe_preload(struct dir *d, const char *early, size_t n)
 	return 0;
 }
 
+static void rate_timer_cb(struct loop *l, struct loop_timer *t)
+{
+	struct tcp_conn *c = container_of(t, struct tcp_conn, rate_timer);
+	if (c->state == C_RELAY && c->fast)
+		tcp_fast_pump(c);
+	else if (c->state == C_RELAY)
+		conn_pump(c);
+}
+
+/*
+ * How many bytes d may read now, at most want: max_bytes counts what both
+ * directions read (so no byte beyond it is relayed), max_rate_bps this
+ * direction's bucket. An empty bucket arms the rate timer: the socket is
+ * left unread meanwhile, so its sender's TCP window closes.
+ */
+static size_t read_allowance(struct tcp_conn *c, struct dir *d, size_t want)
+{
+	const struct conf_listener *lc = c->lc;
+	uint64_t left = policy_bytes_left(lc, c->up.in + c->down.in);
+	if (left < want)
+		want = (size_t)left;
+	if (lc->max_rate_bps <= 0 || want == 0)
+		return want;
+	uint64_t rate = (uint64_t)lc->max_rate_bps, now = loop_now(c->w->loop);
+	uint64_t tokens = policy_bucket_take(&d->bucket, rate, now, d->in);
+	if (tokens == 0) {
+		if (!loop_timer_armed(&c->rate_timer))
+			loop_timer_set(c->w->loop, &c->rate_timer,
+			               policy_bucket_wait_ms(&d->bucket, rate, RATE_CHUNK));
+		return 0;
+	}
+	return tokens < want ? (size_t)tokens : want;
+}
+
 /*
  * Move bytes src -> pipe -> dst until nothing moves or the budget is spent.
  * Return 1 if the budget ran out with work left, 0 when idle, or a negative
@@ -146,11 +195,13 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 {
 	for (int round = 0; round < PUMP_BUDGET; round++) {
 		bool progress = false;
-		if (!d->eof && src->rd && d->inpipe < d->cap) {
-			ssize_t n = splice(src->io.fd, NULL, d->pipe[1], NULL, d->cap - d->inpipe,
-					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		size_t room = read_allowance(c, d, d->cap - d->inpipe);
+		if (!d->eof && src->rd && room > 0) {
+			ssize_t n = splice(src->io.fd, NULL, d->pipe[1], NULL, room,
+			                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				d->inpipe += (size_t)n;
+				d->in += (uint64_t)n;
 				progress = true;
 			} else if (n == 0) {
 				d->eof = true;
@@ -205,13 +256,18 @@ static void conn_pump(struct tcp_conn *c)
 		tcp_conn_close(c, -1, false, false);
 		return;
 	}
+	if (c->lc->max_bytes > 0 && !policy_bytes_left(c->lc, c->up.in + c->down.in) &&
+	    !c->up.inpipe && !c->down.inpipe) {
+		tcp_conn_policy_close(c, ERR_MAX_BYTES);
+		return;
+	}
 	if (up > 0 || down > 0)
 		loop_pending_add(c->w->loop, &c->pend);
 }
 
 /* Start relaying; early[0..n) are client bytes read before (a proxy's
- * pipelined bytes), delivered to the backend first. Fast connections have
- * none: kfwd reads nothing of theirs before the relay. */
+ * pipelined bytes), delivered to the backend first. A fast connection's
+ * early bytes are in its relay's buffer already (tcp_fast_adopt). */
 static void conn_start_relay(struct tcp_conn *c, const char *early, size_t n)
 {
 	if (c->fast) {
@@ -225,13 +281,18 @@ static void conn_start_relay(struct tcp_conn *c, const char *early, size_t n)
 		tcp_conn_close(c, ERR_RESOURCE, true, true);
 		return;
 	}
+	if (c->lc->max_rate_bps > 0) {
+		uint64_t now = loop_now(c->w->loop), rate = (uint64_t)c->lc->max_rate_bps;
+		policy_bucket_init(&c->up.bucket, rate, now, 0);
+		policy_bucket_init(&c->down.bucket, rate, now, 0);
+	}
 	c->state = C_RELAY;
 	/* Edges seen while connecting were not acted on (the client's early bytes,
 	 * a banner arriving with the SYN-ACK): start from "ready" and let EAGAIN
 	 * clear what is not. */
 	c->cli.rd = c->cli.wr = c->be.rd = c->be.wr = true;
 	c->last_active = loop_now(c->w->loop);
-	loop_timer_set(c->w->loop, &c->timer, (uint64_t)conf_idle_ms(c->lc));
+	tcp_relay_timers(c);
 	conn_pump(c);
 }
 
@@ -317,6 +378,8 @@ static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 		socklen_t len = sizeof(err);
 		getsockopt(leg->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err) {
+			log_debug("listener %s: %s socket: %s", c->wl->l->name,
+			          leg == &c->cli ? "client" : "backend", strerror(err));
 			tcp_conn_reset_by(c, leg == &c->cli);
 			return;
 		}
@@ -366,13 +429,33 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
 	 * The kernel moves a fast connection's bytes: its counters tell. */
 	if (c->fast)
 		tcp_fast_fold(c);
-	uint64_t idle = (uint64_t)conf_idle_ms(c->lc);
-	uint64_t since = loop_now(l) - c->last_active;
+	uint64_t idle = (uint64_t)conf_idle_ms(c->lc), now = loop_now(l);
+	uint64_t since = now - c->last_active;
 	if (since >= idle) {
-		tcp_conn_close(c, ERR_IDLE_TIMEOUT, false, false);
+		tcp_conn_policy_close(c, ERR_IDLE_TIMEOUT);
 		return;
 	}
-	loop_timer_set(l, t, idle - since);
+	uint64_t total = c->fast ? tcp_fast_total(c) : c->up.bytes + c->down.bytes;
+	int why = policy_check(&c->pol, c->lc, now, total);
+	if (why >= 0) {
+		tcp_conn_policy_close(c, why);
+		return;
+	}
+	tcp_relay_timers(c);
+}
+
+void tcp_relay_timers(struct tcp_conn *c)
+{
+	struct loop *l = c->w->loop;
+	uint64_t now = loop_now(l);
+	uint64_t next = (uint64_t)conf_idle_ms(c->lc) - (now - c->last_active);
+	uint64_t pol = policy_next_ms(&c->pol, c->lc, now);
+	if (pol < next)
+		next = pol;
+	/* The kernel moves a spliced connection's bytes unseen: look at its counts. */
+	if (c->fast && c->lc->max_bytes > 0 && next > TCP_FAST_POLICY_MS)
+		next = TCP_FAST_POLICY_MS;
+	loop_timer_set(l, &c->timer, next);
 }
 
 /* The fields every connection starts with; the caller counts the flow. */
@@ -387,7 +470,9 @@ static void conn_init(struct tcp_conn *c, struct wlsn *wl, int cli_fd)
 	c->be.io = (struct loop_io){.fd = -1, .fn = be_io_cb};
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->timer.fn = conn_timer_cb;
+	c->rate_timer.fn = rate_timer_cb;
 	c->pend.fn = conn_pending_cb;
+	policy_start(&c->pol, c->lc, loop_now(w->loop));
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -397,12 +482,23 @@ static void conn_init(struct tcp_conn *c, struct wlsn *wl, int cli_fd)
 int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, size_t n,
 		    struct proxy_tunnel *px)
 {
+	struct tcp_handover h = {.early = early, .n = n, .cli = {.slot = -1}, .be = {.slot = -1}};
+	return tcp_relay_handover(wl, cli_fd, be_fd, &h, px);
+}
+
+int tcp_relay_handover(struct wlsn *wl, int cli_fd, int be_fd, struct tcp_handover *h,
+                       struct proxy_tunnel *px)
+{
 	struct tcp_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		/* Nobody else holds the flow's counts now: hand them back. */
 		ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
 		close(cli_fd);
 		close(be_fd);
+		if (wl->w->fp) {
+			fastpath_release(wl->w->fp, &h->cli);
+			fastpath_release(wl->w->fp, &h->be);
+		}
 		struct tcp_conn tmp = {.px = px, .w = wl->w, .wl = wl};
 		if (px)
 			proxy_tunnel_end(&tmp, ERR_RESOURCE);
@@ -412,12 +508,16 @@ int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, s
 	conn_init(c, wl, cli_fd);
 	c->px = px;
 	c->be.io.fd = be_fd;
+	if (h->cli.slot >= 0 && tcp_fast_adopt(c, h)) {
+		tcp_conn_close(c, ERR_RESOURCE, true, true);
+		return -ENOMEM;
+	}
 	if (loop_add(c->w->loop, &c->cli.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP) ||
 	    loop_add(c->w->loop, &c->be.io, EPOLLIN | EPOLLOUT | EPOLLRDHUP)) {
 		tcp_conn_close(c, ERR_RESOURCE, true, true);
 		return -ENOMEM;
 	}
-	conn_start_relay(c, early, n);
+	conn_start_relay(c, h->early, h->n);
 	return 0;
 }
 

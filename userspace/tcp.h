@@ -9,6 +9,8 @@
 #ifndef KFWD_TCP_H
 #define KFWD_TCP_H
 #include "daemon.h"
+#include "fastpath.h"
+#include "policy.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +32,8 @@ struct dir {
 	bool eof;      /* source sent FIN */
 	bool shut;     /* FIN passed on to the destination */
 	uint64_t bytes; /* delivered to the destination, for this connection's log */
+	uint64_t in;    /* read from the source (max_rate_bps counts these) */
+	struct policy_bucket bucket; /* max_rate_bps */
 };
 
 struct tcp_fast;
@@ -47,7 +51,10 @@ struct tcp_conn {
 	struct proxy_tunnel *px; /* a CONNECT tunnel's log record (owned), or NULL */
 	size_t backend;        /* index being tried */
 	uint64_t last_active;
-	struct loop_timer timer; /* connect timeout, then idle timeout */
+	struct policy_state pol;      /* max_lifetime_ms, max_bytes, min_rate_bpm */
+	bool spliced;                 /* the kernel carried it (for the access log's path) */
+	struct loop_timer timer;      /* connect timeout, then idle timeout and policy checks */
+	struct loop_timer rate_timer; /* max_rate_bps: read again when the bucket refills */
 	struct loop_pending pend;
 	struct tcp_conn *prev, *next;
 };
@@ -57,6 +64,11 @@ struct tcp_conn {
  * end; reset_cli / reset_be choose RST over FIN for each side.
  */
 void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_be);
+
+/* A relay policy limit (reason ERR_MAX_LIFETIME, ERR_MAX_BYTES, ERR_MIN_RATE,
+ * ERR_IDLE_TIMEOUT) ends the connection: log it (the client's address only
+ * where the listener may name it), count it, close. */
+void tcp_conn_policy_close(struct tcp_conn *c, int why);
 
 /* One side reset (or failed hard): count it and pass the reset on to the other
  * side. client: whether the client's socket is the one that failed. */
@@ -74,9 +86,32 @@ void tcp_conn_reset_by(struct tcp_conn *c, bool client);
 int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, size_t n,
                     struct proxy_tunnel *px);
 
+/* What a proxy hands to the relay besides the two sockets (tcp_relay_handover). */
+struct tcp_handover {
+	const char *early;        /* client bytes read behind the request head, sent first */
+	size_t n;                 /* their count, <= 1 MiB */
+	struct fastpath_sock cli; /* the client socket's claimed slot (slot -1: none) */
+	struct fastpath_sock be;  /* the target socket's slot (slot -1: none) */
+	uint64_t consumed;        /* client bytes kfwd read and does not relay (the head) */
+	uint64_t replied;         /* bytes kfwd wrote to the client itself (the 200) */
+};
+
+/*
+ * tcp_relay_adopt with slots: when h->cli has a slot, the connection takes
+ * the fast relay (the client socket is in the sockhash, where only recv()
+ * reads it) and, when h->be has one too, is spliced by the kernel after the
+ * early bytes. The slots are owned by the relay from here, even on failure;
+ * h itself (and early) only for the call. Return 0 or -ENOMEM, as above.
+ */
+int tcp_relay_handover(struct wlsn *wl, int cli_fd, int be_fd, struct tcp_handover *h,
+                       struct proxy_tunnel *px);
+
 /* proxy.c: a tunnel relayed by tcp.c ended (reason as in tcp_conn_close):
  * log it and free c->px. */
 void proxy_tunnel_end(struct tcp_conn *c, int reason);
+
+/* The relay started or a check ran: arm c->timer for the next idle or policy check. */
+void tcp_relay_timers(struct tcp_conn *c);
 
 /* Pumps report a failed socket as TCP_FAIL_SRC or TCP_FAIL_DST of their direction. */
 #define TCP_FAIL_SRC (-1)
@@ -89,6 +124,9 @@ void proxy_tunnel_end(struct tcp_conn *c, int reason);
  * when the connection takes the fast path. Return 0, or -ENOMEM: the
  * connection cannot be served and must be closed. */
 int tcp_fast_accept(struct tcp_conn *c);
+/* An accepted socket with a claimed slot: make the verdict see the bytes that
+ * arrived before accept() (SO_RCVLOWAT). */
+void tcp_fast_kick(int fd);
 /* Backend socket fd created, not yet connected: ask for its slot. */
 void tcp_fast_backend(struct tcp_conn *c, int fd);
 /* That backend socket failed and is about to be closed: give its slot back. */
@@ -102,8 +140,16 @@ void tcp_fast_pump(struct tcp_conn *c);
 /* Add the bytes moved since the last call to the listener counters; stamp
  * last_active if any moved. */
 void tcp_fast_fold(struct tcp_conn *c);
-/* Called by tcp_conn_close before the sockets are closed: final counts,
- * slots back, flow entry gone; frees c->fast. */
+/* Called by tcp_conn_close before the sockets are closed: final counts
+ * (into c->up.bytes, c->down.bytes, c->spliced), slots back, flow entry gone;
+ * frees c->fast. */
 void tcp_fast_close(struct tcp_conn *c);
+/* A proxy's hand-over (tcp_relay_handover): set c->fast from h. Return 0, or
+ * -ENOMEM with h's slots released. */
+int tcp_fast_adopt(struct tcp_conn *c, struct tcp_handover *h);
+/* Bytes relayed so far, both directions summed (kernel and kfwd). */
+uint64_t tcp_fast_total(struct tcp_conn *c);
+/* How often policy limits are checked on a spliced connection (ms). */
+#define TCP_FAST_POLICY_MS 100
 
 #endif

@@ -20,6 +20,7 @@
  */
 #include "fastpath.h"
 #include "log.h"
+#include "policy.h"
 #include "tcp.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@
 #define POLL_MAX_MS   64   /* EOF and drain waits: a reader may stall for long */
 #define POLL_ORDER_MS 4    /* order waits: bytes are held and every new one is passed */
 #define FOLD_MS       1000 /* how often live connections' bytes reach the stats */
+#define RATE_CHUNK    16384 /* max_rate_bps: wait for this many tokens before reading again */
 
 enum fast_wait {
 	W_NONE,
@@ -51,6 +53,8 @@ struct fast_dir {
 	uint64_t rbytes;       /* bytes recv()'d from src */
 	uint64_t ubytes;       /* bytes kfwd wrote to dst */
 	uint64_t ok_redir;     /* `redirected` when the order check last passed */
+	uint64_t skip;         /* of rbytes, the request head a proxy consumed (not relayed) */
+	struct policy_bucket bucket; /* max_rate_bps, over redirected + rbytes - skip */
 	uint64_t acct, acct_k; /* bytes (all, kernel-moved) already in the stats */
 	bool fin;              /* src reported RDHUP/HUP: recv() even if nothing was passed */
 	bool more;             /* the last recv() returned bytes: there may be more (or a FIN) */
@@ -65,12 +69,14 @@ struct tcp_fast {
 	int64_t qbase_cli, qbase_be; /* queued() of each socket when the relay started */
 	struct fast_dir up, down;    /* client -> backend, backend -> client */
 	uint64_t flow_id;            /* in the flow table; 0: not spliced */
+	uint64_t replied;            /* bytes kfwd wrote to the client before the relay (the 200) */
 	unsigned poll_ms;
 	struct loop_timer poll;
 };
 
 /* What one direction works with. */
 struct fast_way {
+	struct tcp_conn *c;
 	struct leg *src, *dst;
 	struct fast_dir *d;
 	struct kfwd_sock *st; /* src's state; NULL when src has no slot */
@@ -80,13 +86,13 @@ struct fast_way {
 static struct fast_way way_up(struct tcp_conn *c)
 {
 	struct tcp_fast *f = c->fast;
-	return (struct fast_way){&c->cli, &c->be, &f->up, f->cli.st, f->qbase_be};
+	return (struct fast_way){c, &c->cli, &c->be, &f->up, f->cli.st, f->qbase_be};
 }
 
 static struct fast_way way_down(struct tcp_conn *c)
 {
 	struct tcp_fast *f = c->fast;
-	return (struct fast_way){&c->be, &c->cli, &f->down, f->be.st, f->qbase_cli};
+	return (struct fast_way){c, &c->be, &c->cli, &f->down, f->be.st, f->qbase_cli};
 }
 
 static uint64_t load(const __u64 *p)
@@ -146,12 +152,48 @@ static int way_flush(const struct fast_way *x)
 		} else if (n < 0 && errno == EAGAIN) {
 			x->dst->wr = false;
 		} else if (n < 0 && errno != EINTR) {
+			log_debug("listener %s: send: %s", x->c->wl->l->name, strerror(errno));
 			return TCP_FAIL_DST;
 		}
 	}
 	if (d->off == d->len)
 		d->off = d->len = 0;
 	return progress;
+}
+
+/* Bytes this direction moved so far, by the kernel and by kfwd (the head a
+ * proxy consumed is not relayed, so not counted). */
+static uint64_t way_moved(const struct fast_way *x)
+{
+	return (x->st ? load(&x->st->redirected) : 0) + x->d->rbytes - x->d->skip;
+}
+
+/*
+ * How many bytes the relay may read now (at most its buffer): max_bytes
+ * bounds both directions together, max_rate_bps this direction's bucket,
+ * which the kernel's redirects drain too. An empty bucket arms the rate
+ * timer and leaves the bytes in the socket, so the sender's window closes.
+ */
+static size_t way_allowance(const struct fast_way *x)
+{
+	struct tcp_conn *c = x->c;
+	const struct conf_listener *lc = c->lc;
+	size_t want = x->d->cap;
+	uint64_t left = policy_bytes_left(lc, tcp_fast_total(c));
+	if (left < want)
+		want = (size_t)left;
+	if (lc->max_rate_bps <= 0 || want == 0)
+		return want;
+	uint64_t rate = (uint64_t)lc->max_rate_bps;
+	uint64_t tokens =
+	    policy_bucket_take(&x->d->bucket, rate, loop_now(c->w->loop), way_moved(x));
+	if (tokens == 0) {
+		if (!loop_timer_armed(&c->rate_timer))
+			loop_timer_set(c->w->loop, &c->rate_timer,
+			               policy_bucket_wait_ms(&x->d->bucket, rate, RATE_CHUNK));
+		return 0;
+	}
+	return tokens < want ? (size_t)tokens : want;
 }
 
 /* Read the next passed bytes. Return 1 on progress, 0 if nothing, TCP_FAIL_SRC on a src error. */
@@ -163,7 +205,10 @@ static int way_read(const struct fast_way *x)
 	 * was there, or the stream may have ended. */
 	if (x->st && !d->fin && !d->more && load(&x->st->passed) <= d->rbytes)
 		return 0;
-	ssize_t n = recv(x->src->io.fd, d->buf, d->cap, MSG_DONTWAIT);
+	size_t want = way_allowance(x);
+	if (want == 0)
+		return 0;
+	ssize_t n = recv(x->src->io.fd, d->buf, want, MSG_DONTWAIT);
 	d->more = n > 0;
 	if (n > 0) {
 		d->len = (size_t)n;
@@ -188,7 +233,10 @@ static int way_read(const struct fast_way *x)
 		x->src->rd = false;
 		return 0;
 	}
-	return errno == EINTR ? 0 : TCP_FAIL_SRC;
+	if (errno == EINTR)
+		return 0;
+	log_debug("listener %s: recv: %s", x->c->wl->l->name, strerror(errno));
+	return TCP_FAIL_SRC;
 }
 
 /* After EOF: pass the FIN on once dst holds everything. */
@@ -205,6 +253,19 @@ static int way_finish(const struct fast_way *x)
 	x->d->shut = true;
 	x->d->wait = W_NONE;
 	return 1;
+}
+
+/* max_rate_bps on a spliced direction: what the bucket holds now is what the
+ * kernel may redirect until kfwd looks again (it passes the rest to kfwd,
+ * which reads no faster than the rate). */
+static void way_limit(const struct fast_way *x)
+{
+	const struct conf_listener *lc = x->c->lc;
+	if (lc->max_rate_bps <= 0 || !x->st || !x->c->spliced)
+		return;
+	uint64_t tokens = policy_bucket_take(&x->d->bucket, (uint64_t)lc->max_rate_bps,
+	                                     loop_now(x->c->w->loop), way_moved(x));
+	fastpath_limit(x->st, load(&x->st->redirected) + tokens);
 }
 
 /* Move one direction until it blocks or the budget is spent. Return 1 when
@@ -273,6 +334,13 @@ void tcp_fast_pump(struct tcp_conn *c)
 		tcp_conn_close(c, -1, false, false);
 		return;
 	}
+	if (c->lc->max_bytes > 0 && !policy_bytes_left(c->lc, tcp_fast_total(c)) &&
+	    c->fast->up.off == c->fast->up.len && c->fast->down.off == c->fast->down.len) {
+		tcp_conn_policy_close(c, ERR_MAX_BYTES);
+		return;
+	}
+	way_limit(&up);
+	way_limit(&down);
 	if (u > 0 || dn > 0)
 		loop_pending_add(c->w->loop, &c->pend);
 	poll_update(c);
@@ -326,39 +394,90 @@ static void fold_timer_cb(struct loop *l, struct loop_timer *t)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* The relay's state for a client socket whose slot is claimed; NULL when out of memory. */
+static struct tcp_fast *fast_new(struct tcp_conn *c, const struct fastpath_sock *cli, size_t upcap)
+{
+	struct tcp_fast *f = calloc(1, sizeof(*f));
+	size_t cap = (size_t)c->lc->buffer_size;
+	char *b1 = malloc(upcap > cap ? upcap : cap), *b2 = malloc(cap);
+	if (!f || !b1 || !b2) {
+		free(f);
+		free(b1);
+		free(b2);
+		return NULL;
+	}
+	*f = (struct tcp_fast){.c = c, .cli = *cli, .be = {.slot = -1}, .poll_ms = POLL_MIN_MS};
+	f->up = (struct fast_dir){.buf = b1, .cap = upcap > cap ? upcap : cap};
+	f->down = (struct fast_dir){.buf = b2, .cap = cap};
+	f->poll.fn = poll_cb;
+	return f;
+}
+
+/* Count c as a fast connection of its worker; the fold timer runs while there are any. */
+static void fast_attach(struct tcp_conn *c, struct tcp_fast *f)
+{
+	struct worker *w = c->w;
+	c->fast = f;
+	w->nfast++;
+	w->fold_timer.fn = fold_timer_cb;
+	if (!loop_timer_armed(&w->fold_timer))
+		loop_timer_set(w->loop, &w->fold_timer, FOLD_MS);
+}
+
+void tcp_fast_kick(int fd)
+{
+	/* Bytes that arrived before accept() wait in the receive queue, unseen by
+	 * the verdict (it skips sockets without a file); this makes the kernel
+	 * run it on them now. */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+}
+
 int tcp_fast_accept(struct tcp_conn *c)
 {
 	struct worker *w = c->w;
 	struct fastpath_sock s;
 	if (fastpath_claim(w->fp, c->cli.io.fd, &s))
 		return 0;
-	struct tcp_fast *f = calloc(1, sizeof(*f));
-	size_t cap = (size_t)c->lc->buffer_size;
-	char *b1 = malloc(cap), *b2 = malloc(cap);
-	if (!f || !b1 || !b2) {
+	struct tcp_fast *f = fast_new(c, &s, 0);
+	if (!f) {
 		/* The socket is in the sockhash: only recv() can read it, so the
 		 * splice(2) relay is no fallback. */
-		free(f);
-		free(b1);
-		free(b2);
 		fastpath_release(w->fp, &s);
 		return -ENOMEM;
 	}
-	*f = (struct tcp_fast){.c = c, .cli = s, .be = {.slot = -1}, .poll_ms = POLL_MIN_MS};
-	f->up = (struct fast_dir){.buf = b1, .cap = cap};
-	f->down = (struct fast_dir){.buf = b2, .cap = cap};
-	f->poll.fn = poll_cb;
-	c->fast = f;
-	w->nfast++;
-	/* Bytes that arrived before accept() wait in the receive queue, unseen by
-	 * the verdict (it skips sockets without a file); this makes the kernel
-	 * run it on them now. */
-	int one = 1;
-	setsockopt(c->cli.io.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	w->fold_timer.fn = fold_timer_cb;
-	if (!loop_timer_armed(&w->fold_timer))
-		loop_timer_set(w->loop, &w->fold_timer, FOLD_MS);
+	fast_attach(c, f);
+	tcp_fast_kick(c->cli.io.fd);
 	return 0;
+}
+
+int tcp_fast_adopt(struct tcp_conn *c, struct tcp_handover *h)
+{
+	struct tcp_fast *f = fast_new(c, &h->cli, h->n);
+	if (!f) {
+		fastpath_release(c->w->fp, &h->cli);
+		fastpath_release(c->w->fp, &h->be);
+		return -ENOMEM;
+	}
+	f->be = h->be;
+	/* The proxy recv()'d the head and the early bytes: both count against
+	 * `passed` (EOF rule); the early bytes leave first, the head never. */
+	memcpy(f->up.buf, h->early, h->n);
+	f->up.len = h->n;
+	f->up.rbytes = h->consumed + h->n;
+	f->up.skip = h->consumed;
+	f->replied = h->replied;
+	h->cli.slot = h->be.slot = -1;
+	fast_attach(c, f);
+	return 0;
+}
+
+uint64_t tcp_fast_total(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	uint64_t up = (f->cli.st ? load(&f->cli.st->redirected) : 0) + f->up.ubytes;
+	uint64_t down = (f->be.st ? load(&f->be.st->redirected) : 0) + f->down.ubytes;
+	return up + down;
 }
 
 void tcp_fast_backend(struct tcp_conn *c, int fd)
@@ -386,12 +505,25 @@ static void fast_splice(struct tcp_conn *c)
 		          cli_in ? "backend" : "client");
 		return;
 	}
+	/* Bytes kfwd consumed or wrote itself in a proxy's negotiation are not
+	 * the peers' (see fastpath_skip); and a throttled flow is limited before
+	 * the verdicts may redirect at all. */
+	fastpath_skip(f->cli.st, f->be.st, f->up.skip);
+	f->qbase_be -= (int64_t)f->up.skip; /* same for kfwd's own queue check */
+	fastpath_injected(f->cli.st, f->replied);
+	if (c->lc->max_rate_bps > 0) {
+		uint64_t burst = (uint64_t)policy_burst((uint64_t)c->lc->max_rate_bps);
+		fastpath_limit(f->cli.st, burst);
+		fastpath_limit(f->be.st, burst);
+	}
 	struct kfwd_flow rec = {.listener = c->wl->l->id};
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	if (getpeername(c->cli.io.fd, (struct sockaddr *)&ss, &len) == 0)
 		fastpath_endpoint(&rec.client, (struct sockaddr *)&ss);
-	fastpath_endpoint(&rec.backend, &c->lc->backends.v[c->backend].a.u.sa);
+	len = sizeof(ss);
+	if (getpeername(c->be.io.fd, (struct sockaddr *)&ss, &len) == 0)
+		fastpath_endpoint(&rec.backend, (struct sockaddr *)&ss);
 	uint64_t id = fastpath_flow_id(fp);
 	int err = fastpath_flow_add(fp, id, &rec, f->cli.st, f->be.st);
 	if (err)
@@ -400,6 +532,7 @@ static void fast_splice(struct tcp_conn *c)
 	else
 		f->flow_id = id;
 	fastpath_pair(&f->cli, &f->be);
+	c->spliced = true;
 	ctr_add(&c->wl->ctr->spliced, 1);
 }
 
@@ -424,6 +557,12 @@ void tcp_fast_start(struct tcp_conn *c)
 		tcp_conn_close(c, ERR_RESOURCE, true, true);
 		return;
 	}
+	if (c->lc->max_rate_bps > 0) {
+		uint64_t rate = (uint64_t)c->lc->max_rate_bps, now = loop_now(c->w->loop);
+		struct fast_way up = way_up(c), down = way_down(c);
+		policy_bucket_init(&f->up.bucket, rate, now, way_moved(&up));
+		policy_bucket_init(&f->down.bucket, rate, now, way_moved(&down));
+	}
 	if (f->be.slot >= 0)
 		fast_splice(c);
 	c->state = C_RELAY;
@@ -431,7 +570,7 @@ void tcp_fast_start(struct tcp_conn *c)
 	/* Read what came while connecting: early bytes, a FIN whose event is gone. */
 	f->up.more = f->down.more = true;
 	c->last_active = loop_now(c->w->loop);
-	loop_timer_set(c->w->loop, &c->timer, (uint64_t)conf_idle_ms(c->lc));
+	tcp_relay_timers(c);
 	tcp_fast_pump(c);
 }
 
@@ -478,6 +617,9 @@ void tcp_fast_close(struct tcp_conn *c)
 	dir_check(c, "client to backend", &f->up, f->cli.st, c->cli.io.fd);
 	dir_check(c, "backend to client", &f->down, f->be.st, c->be.io.fd);
 	tcp_fast_fold(c);
+	/* For the access log: what each side's peer received. */
+	c->up.bytes = f->up.acct;
+	c->down.bytes = f->down.acct;
 	if (f->flow_id)
 		fastpath_flow_del(w->fp, f->flow_id);
 	fastpath_release(w->fp, &f->cli);

@@ -48,7 +48,7 @@ def main():
                 if " access {" in x]
         check(len(recs) == 2, "access records: %s" % recs)
         for r in recs:
-            check(r["status"] == 200 and r["close"] == "eof" and r["path"] == "userspace"
+            check(r["status"] == 200 and r["close"] == "eof" and r["path"] == "fastpath"
                   and r["bytes_up"] == SIZE and r["bytes_down"] == SIZE and "client" not in r,
                   "record %s" % r)
         check(sorted(r["target"] for r in recs) == ["10.77.2.2:9000", "10.77.2.2:9001"],

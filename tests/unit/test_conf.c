@@ -165,6 +165,33 @@ Test(conf, fastpath_keys)
 	            2, "'fastpath' must be true or false, not an integer");
 }
 
+Test(conf, relay_policy_keys)
+{
+	load_ok("listeners = (\n"
+	        "  { name = \"d\"; bind = \"127.0.0.1:1\"; backends = ( \"127.0.0.1:9\" ); },\n"
+	        "  { name = \"p\"; bind = \"127.0.0.1:2\"; backends = ( \"127.0.0.1:9\" );\n"
+	        "    max_lifetime_ms = 1500; max_bytes = 8589934592L; max_rate_bps = 1048576;\n"
+	        "    min_rate_bpm = 6000000000L; min_rate_grace_ms = 250; }\n"
+	        ");\n");
+	const struct conf_listener *d = C->listeners[0], *p = C->listeners[1];
+	cr_assert_eq(d->max_lifetime_ms, 0);
+	cr_assert_eq(d->max_bytes, 0);
+	cr_assert_eq(d->max_rate_bps, 0);
+	cr_assert_eq(d->min_rate_bpm, 0);
+	cr_assert_eq(d->min_rate_grace_ms, 60000);
+	cr_assert_eq(p->max_lifetime_ms, 1500);
+	cr_assert_eq(p->max_bytes, 8589934592LL, "64-bit values survive");
+	cr_assert_eq(p->max_rate_bps, 1048576);
+	cr_assert_eq(p->min_rate_bpm, 6000000000LL);
+	cr_assert_eq(p->min_rate_grace_ms, 250);
+	conf_free(C);
+	C = NULL;
+	conf_errs_free(&E);
+	expect_only("listeners = ( { name = \"f\"; bind = \"127.0.0.1:1\";\n"
+	            "  backends = ( \"127.0.0.1:9\" ); max_bytes = -1; } );\n",
+	            2, "'max_bytes' is out of range: -1");
+}
+
 Test(conf, udp_idle_default)
 {
 	load_ok("listeners = ( { name = \"dns\"; bind = \"*:53\"; proto = \"udp\";\n"
@@ -1066,6 +1093,12 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "forward_proxy",
 	    "type",
 	    "users_file",
+	    /* listener: relay policy */
+	    "max_lifetime_ms",
+	    "max_bytes",
+	    "max_rate_bps",
+	    "min_rate_bpm",
+	    "min_rate_grace_ms",
 	};
 	size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	struct buf b;

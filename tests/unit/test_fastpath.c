@@ -22,6 +22,9 @@ Test(fastpath, shared_layout_is_fixed)
 	cr_assert_eq(offsetof(struct kfwd_sock, written), 32);
 	cr_assert_eq(offsetof(struct kfwd_sock, flow_id), 80);
 	cr_assert_eq(offsetof(struct kfwd_sock, seq_base), 88);
+	cr_assert_eq(offsetof(struct kfwd_sock, limited), 100);
+	cr_assert_eq(offsetof(struct kfwd_sock, allow), 104);
+	cr_assert_eq(offsetof(struct kfwd_sock, skipped), 112);
 	cr_assert_eq(sizeof(struct kfwd_port_key), 20);
 	cr_assert_eq(sizeof(struct kfwd_port), 8);
 	cr_assert_eq(sizeof(struct kfwd_endpoint), 20);
@@ -167,6 +170,37 @@ Test(fastpath, caught_up_compares_with_the_queue_base)
 	cr_assert_not(fastpath_caught_up(&st, 100, 0, 1), "queued below its base");
 	cr_assert(fastpath_caught_up(NULL, 50, 51, 1));
 	cr_assert_not(fastpath_caught_up(NULL, 50, 50, 1));
+}
+
+Test(fastpath, proxy_head_skipped_and_200_injected)
+{
+	/* The client passed a 120-byte head and 30 early bytes; kfwd wrote the 39-byte
+	 * 200 to the client. Target socket connected (its queue base 1). */
+	struct kfwd_sock cli = {.passed = 150, .seq_base = 5000};
+	struct kfwd_sock be = {.seq_base = 0xfffffff0u};
+	fastpath_skip(&cli, &be, 120);
+	fastpath_injected(&cli, 39);
+	cr_assert_eq(cli.written, 120, "the head counts as written: redirects wait for 30 more");
+	cr_assert_eq(cli.skipped, 120);
+	cr_assert_eq(be.seq_base, 0xfffffff0u - 120, "the target's queue holds the head");
+	cr_assert_eq(cli.seq_base, 5039, "the 200 is not the target's bytes");
+	struct kfwd_count c;
+	fastpath_count(&c, &cli);
+	cr_assert_eq(c.bytes, 30, "the flow counts relayed bytes only");
+	/* kfwd writes the 30 early bytes: the target's queue holds 30 (+1 SYN). */
+	cli.written += 30;
+	cr_assert_not(fastpath_caught_up(&cli, 30, 30, 1 - 120));
+	cr_assert(fastpath_caught_up(&cli, 30, 31, 1 - 120));
+	fastpath_skip(&cli, NULL, 0);
+	fastpath_injected(NULL, 5);
+}
+
+Test(fastpath, limit_sets_the_allowance)
+{
+	struct kfwd_sock st = {0};
+	fastpath_limit(&st, 131072);
+	cr_assert_eq(st.limited, 1);
+	cr_assert_eq(st.allow, 131072);
 }
 
 Test(fastpath, eof_only_when_every_passed_byte_was_read)

@@ -64,6 +64,7 @@ struct proxy_conn {
 	struct fastpath_sock cli;
 	struct fastpath_sock att[DNS_MAX_ADDRS];
 	size_t natt;
+	uint64_t pre_read, pre_sent; /* client bytes read/written before buf (forward proxy) */
 	struct proxy_tunnel *t;
 	struct proxy_conn *prev, *next;
 };
@@ -263,8 +264,8 @@ static void px_connected(void *arg, int fd, int err, const struct sockaddr_stora
 	                         .n = p->len - head,
 	                         .cli = p->cli,
 	                         .be = {.slot = -1},
-	                         .consumed = head,
-	                         .replied = sizeof(HTTP1_CONNECT_ESTABLISHED) - 1};
+	                         .consumed = p->pre_read + head,
+	                         .replied = p->pre_sent + sizeof(HTTP1_CONNECT_ESTABLISHED) - 1};
 	/* The winner's slot goes with it; the losers' (closed by happy) go back. */
 	uint64_t cookie = p->natt ? fastpath_cookie(fd) : 0;
 	for (size_t i = 0; cookie && i < p->natt; i++) {
@@ -392,8 +393,11 @@ int proxy_auth(struct worker *w, const struct conf_listener *lc, const struct ht
 static void px_forward(struct proxy_conn *p)
 {
 	int fd = p->io.fd;
+	struct proxy_client pc = {
+	    .slot = p->cli, .read = p->pre_read + p->len, .sent = p->pre_sent};
+	p->cli.slot = -1; /* it goes with the socket */
 	loop_del(p->w->loop, &p->io);
-	proxy_http_adopt(p->wl, fd, p->buf, p->len, p->cap);
+	proxy_http_adopt(p->wl, fd, &pc, p->buf, p->len, p->cap);
 	p->buf = NULL;
 	px_free(p, true);
 }
@@ -505,9 +509,11 @@ static void px_timer_cb(struct loop *l, struct loop_timer *t)
 }
 
 /* Negotiate on fd; buf (cap bytes, taken, may be NULL after a failed
- * allocation) holds len bytes already read. counted: the flow was begun by
- * the connection's previous owner. */
-static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap, bool counted)
+ * allocation) holds len bytes already read. pc: the connection comes from
+ * the forward proxy (its flow is counted, its slot and byte counts come
+ * along), NULL for a new one. */
+static void px_start(struct wlsn *wl, int fd, const struct proxy_client *pc, char *buf, size_t len,
+                     size_t cap)
 {
 	struct worker *w = wl->w;
 	struct proxy_conn *p = calloc(1, sizeof(*p));
@@ -518,8 +524,12 @@ static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap,
 		free(buf);
 		free(t);
 		close(fd);
-		if (counted)
+		if (pc) {
+			struct fastpath_sock s = pc->slot;
+			if (w->fp)
+				fastpath_release(w->fp, &s);
 			wlsn_flow_end(wl);
+		}
 		return;
 	}
 	p->w = w;
@@ -531,8 +541,13 @@ static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap,
 	 * under the socket lock, which this setsockopt takes. */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (w->fp && fastpath_claim(w->fp, fd, &p->cli) == 0)
+	if (pc) {
+		p->cli = pc->slot;
+		p->pre_read = pc->read - len; /* buf's bytes are read now, again */
+		p->pre_sent = pc->sent;
+	} else if (w->fp && fastpath_claim(w->fp, fd, &p->cli) == 0) {
 		tcp_fast_kick(fd); /* the request may have come before accept() */
+	}
 	p->io = (struct loop_io){.fd = fd, .fn = px_io_cb};
 	p->timer.fn = px_timer_cb;
 	p->buf = buf;
@@ -553,7 +568,7 @@ static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap,
 	if (w->pconns)
 		w->pconns->prev = p;
 	w->pconns = p;
-	if (!counted)
+	if (!pc)
 		wlsn_flow_begin(wl);
 	if (loop_add(w->loop, &p->io, EPOLLIN | EPOLLRDHUP) ||
 	    loop_timer_set(w->loop, &p->timer, (uint64_t)p->lc->request_timeout_ms)) {
@@ -568,12 +583,13 @@ static void px_start(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap,
 void proxy_accept(struct wlsn *wl, int fd)
 {
 	size_t cap = (size_t)wl->lc->header_limit + 1;
-	px_start(wl, fd, malloc(cap), 0, cap, false);
+	px_start(wl, fd, NULL, malloc(cap), 0, cap);
 }
 
-void proxy_connect_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap)
+void proxy_connect_adopt(struct wlsn *wl, int fd, const struct proxy_client *pc, char *buf,
+                         size_t len, size_t cap)
 {
-	px_start(wl, fd, buf, len, cap, true);
+	px_start(wl, fd, pc, buf, len, cap);
 }
 
 void proxy_cut_all(struct worker *w)

@@ -64,6 +64,8 @@ struct fwd {
 	struct conf_listener *lc;
 	enum fwd_state state;
 	struct loop_io cio, uio;     /* client; target (fd -1: none) */
+	struct fastpath_sock cslot;  /* the client socket's fast-path slot (proxy_client) */
+	uint64_t c_read, c_sent;     /* bytes read from and written to the client in all */
 	bool c_rd, c_wr, u_rd, u_wr; /* edge-triggered readiness as far as we know */
 	bool c_eof, u_eof;
 	struct loop_timer timer;
@@ -192,6 +194,8 @@ static void fwd_release(struct fwd *f, bool handed_over)
 	conf_listener_unref(f->lc);
 	if (!handed_over) {
 		close(f->cio.fd);
+		if (w->fp)
+			fastpath_release(w->fp, &f->cslot);
 		wlsn_flow_end(f->wl);
 	}
 	if (loop_defer(l, fwd_free_cb, f))
@@ -210,9 +214,10 @@ static int fwd_to_connect(struct fwd *f)
 	int fd = f->cio.fd;
 	struct wlsn *wl = f->wl;
 	struct pxq in = f->cin;
+	struct proxy_client pc = {.slot = f->cslot, .read = f->c_read, .sent = f->c_sent};
 	f->cin.p = NULL;
 	fwd_release(f, true);
-	proxy_connect_adopt(wl, fd, in.p, in.len, in.cap);
+	proxy_connect_adopt(wl, fd, &pc, in.p, in.len, in.cap);
 	return P_GONE;
 }
 
@@ -437,6 +442,8 @@ static int fwd_head(struct fwd *f)
 			return fwd_refuse(f, f->msg.err_status, f->msg.err_reason, NULL);
 		}
 		ssize_t n = pxq_read(f->cio.fd, &f->cin, &f->c_rd, &f->c_eof);
+		if (n > 0)
+			f->c_read += (uint64_t)n;
 		if (n < 0 || (f->c_eof && f->cin.len)) {
 			ctr_add(&f->wl->ctr->err[ERR_CLIENT_GONE], 1);
 			fwd_free(f);
@@ -533,6 +540,8 @@ static int fwd_xfer(struct fwd *f)
 	if (!f->req.done && !f->up_dead) {
 		if (!f->c_eof && (n = pxq_read(f->cio.fd, &f->cin, &f->c_rd, &f->c_eof)) != 0)
 			moved = 1;
+		if (n > 0)
+			f->c_read += (uint64_t)n;
 		if (n < 0)
 			return fwd_abort(f, ERR_CLIENT_GONE);
 		int r = pxbody_step(&f->req, &f->cin, &f->uout, false, &why);
@@ -586,6 +595,7 @@ static int fwd_xfer(struct fwd *f)
 		if (n < 0)
 			return fwd_abort(f, ERR_CLIENT_GONE);
 		if (n) {
+			f->c_sent += (uint64_t)n;
 			f->resp_sent = true;
 			f->r.down += (uint64_t)n;
 			ctr_add(&f->wl->ctr->bytes_out, (uint64_t)n);
@@ -684,7 +694,8 @@ static void fwd_timer_cb(struct loop *l, struct loop_timer *t)
 		fwd_abort(f, ERR_IDLE_TIMEOUT);
 }
 
-void proxy_http_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap)
+void proxy_http_adopt(struct wlsn *wl, int fd, const struct proxy_client *pc, char *buf, size_t len,
+                      size_t cap)
 {
 	struct worker *w = wl->w;
 	struct fwd *f = calloc(1, sizeof(*f));
@@ -702,6 +713,9 @@ void proxy_http_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap
 		free(f);
 		free(cin ? cin : buf);
 		close(fd);
+		struct fastpath_sock s = pc->slot;
+		if (w->fp)
+			fastpath_release(w->fp, &s);
 		wlsn_flow_end(wl);
 		return;
 	}
@@ -711,6 +725,9 @@ void proxy_http_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap
 	f->lc = conf_listener_ref(wl->lc);
 	f->state = FW_HEAD;
 	f->cio = (struct loop_io){.fd = fd, .fn = fwd_cio_cb};
+	f->cslot = pc->slot;
+	f->c_read = pc->read;
+	f->c_sent = pc->sent;
 	f->uio = (struct loop_io){.fd = -1, .fn = fwd_uio_cb};
 	f->c_rd = f->c_wr = true;
 	f->timer.fn = fwd_timer_cb;

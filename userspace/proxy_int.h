@@ -8,6 +8,7 @@
 #ifndef KFWD_PROXY_INT_H
 #define KFWD_PROXY_INT_H
 #include "daemon.h"
+#include "fastpath.h"
 #include "http1.h"
 
 #include <stdbool.h>
@@ -54,12 +55,25 @@ int proxy_dns(struct worker *w, const struct conf_listener *lc);
 void proxy_answer_close(int fd, unsigned status, const char *why, const char *extra);
 
 /*
+ * What follows a client connection from proxy.c to proxy_http.c and back:
+ * its fast-path slot (a connect listener's sockets are in the sockhash from
+ * accept on, so they can be read only with recv() and keep their slot until
+ * closed) and the bytes read from it and written to it so far, which a
+ * spliced CONNECT tunnel must leave out of its counts (tcp_handover).
+ */
+struct proxy_client {
+	struct fastpath_sock slot; /* slot -1: none */
+	uint64_t read, sent;
+};
+
+/*
  * A forward-proxy connection whose next request is a CONNECT comes back:
  * negotiate it as on a new connection. buf[0..len) holds the bytes read so
  * far (the CONNECT head first), cap its size; fd and buf are taken over,
  * also on failure. The flow stays counted as it was.
  */
-void proxy_connect_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap);
+void proxy_connect_adopt(struct wlsn *wl, int fd, const struct proxy_client *pc, char *buf,
+                         size_t len, size_t cap);
 
 /* ---- proxy_http.c ---- */
 
@@ -67,10 +81,11 @@ void proxy_connect_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t 
  * Serve a client connection of wl as a forward proxy from its first
  * absolute-form request on. buf[0..len) holds the bytes read so far (the
  * request head first), cap its size; fd and buf are taken over, also on
- * failure. The flow was counted by proxy_accept (wlsn_flow_begin) and is
- * ended by the forward proxy.
+ * failure, and so is pc's slot. The flow was counted by proxy_accept
+ * (wlsn_flow_begin) and is ended by the forward proxy.
  */
-void proxy_http_adopt(struct wlsn *wl, int fd, char *buf, size_t len, size_t cap);
+void proxy_http_adopt(struct wlsn *wl, int fd, const struct proxy_client *pc, char *buf, size_t len,
+                      size_t cap);
 
 /*
  * The target of a forward-proxy request m (parsed by http1_parse_request):

@@ -178,13 +178,19 @@ def connect_after_forward(t):
     check(st == 200, "forwarded request before the CONNECT: %d" % st)
     # The CONNECT with a request for the tunnel right behind it, in one write.
     s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\nGET /dl/300000/31 HTTP/1.1\r\nHost: %s\r\n"
-              b"Connection: close\r\n\r\n" % (B.encode(), B.encode(), B.encode()))
+              b"\r\n" % (B.encode(), B.encode(), B.encode()))
     line = f.readline()
     check(line.startswith(b"HTTP/1.1 200 "), "CONNECT after forwarding: %r" % line)
     check(f.readline() == b"\r\n", "CONNECT answer has no fields")
     st, h, body = read_response(f)
     check(st == 200 and body == payload(300000, 31) and "via" not in h,
           "request inside the tunnel (straight from the origin): %d %s" % (st, h))
+    # Bytes the client sends once the tunnel runs (the socket kept its fast-path
+    # slot through the forward proxy, so only recv() can read it).
+    s.sendall(b"GET /dl/200000/32 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % B.encode())
+    st, h, body = read_response(f)
+    check(st == 200 and body == payload(200000, 32),
+          "second request inside the tunnel: %d %s, %d bytes" % (st, h, len(body)))
     s.close()
     log("a CONNECT after a forwarded request on the same connection becomes a tunnel")
 

@@ -281,15 +281,10 @@ static void client_attempt_done(struct tunnel *t)
 #endif
 }
 
-static int client_connect(struct tunnel *t)
+static int client_connect(struct tunnel *t, const struct addr *peer_addr)
 {
-	const char *gai = NULL;
-	struct addr peer;
-	int err = addr_resolve(t->tc->peer, &peer, &gai);
-	if (err) {
-		tun_set_error(t, "cannot resolve %s: %s", t->tc->peer, gai ? gai : strerror(-err));
-		return err;
-	}
+	struct addr peer = *peer_addr;
+	int err;
 	int fd = tio_socket(t, addr_family(&peer));
 	if (fd < 0) {
 		tun_set_error(t, "udp socket: %s", strerror(-fd));
@@ -342,19 +337,35 @@ static int client_connect(struct tunnel *t)
 	return 0;
 }
 
+static void client_attempt_failed(struct tunnel *t)
+{
+	log_warn("tunnel: connect to %s failed: %s", t->tc->peer, t->last_error);
+	client_attempt_done(t);
+	tun_set_state(t, "down");
+	loop_timer_set(t->loop, &t->reconnect, knob(t->tc->transport.connect_interval_ms, 1000));
+}
+
+static void client_resolved(struct tunnel *t, int err, const struct addr *peer, const char *why)
+{
+	if (t->draining || t->client)
+		return;
+	if (err) {
+		tun_set_error(t, "cannot resolve %s: %s", t->tc->peer, why);
+		client_attempt_failed(t);
+	} else if (client_connect(t, peer)) {
+		client_attempt_failed(t);
+	}
+}
+
 static void reconnect_cb(struct loop *l, struct loop_timer *tm)
 {
 	struct tunnel *t = container_of(tm, struct tunnel, reconnect);
-	if (t->draining || t->client)
+	if (t->draining || t->client || t->peer_q)
 		return;
 	if (t->st.connects || t->first_attempt_done)
 		t->st.reconnects++;
-	if (client_connect(t)) {
-		log_warn("tunnel: connect to %s failed: %s", t->tc->peer, t->last_error);
-		client_attempt_done(t);
-		tun_set_state(t, "down");
-		loop_timer_set(l, tm, knob(t->tc->transport.connect_interval_ms, 1000));
-	}
+	/* Resolved again at every attempt: the peer may have moved. */
+	tpeer_resolve(t, client_resolved);
 }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -622,6 +633,7 @@ static void tun_start_drain(struct tunnel *t, uint64_t grace)
 	}
 	t->draining = true;
 	loop_timer_cancel(t->loop, &t->reconnect);
+	tpeer_cancel(t);
 	while (t->lsns) {
 		struct tlsn *tl = t->lsns;
 		t->lsns = tl->next;
@@ -706,6 +718,7 @@ static void *tun_main(void *arg)
 	if (err)
 		log_err("tunnel: event loop: %s", strerror(-err));
 	t->draining = true;
+	tpeer_cancel(t);
 	tun_finish(t);
 	loop_run_once(t->loop, 0); /* runs the deferred closes */
 	tun_publish(t);

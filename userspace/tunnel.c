@@ -340,8 +340,8 @@ static int client_connect(struct tunnel *t, const struct addr *peer_addr)
 static void client_attempt_failed(struct tunnel *t)
 {
 	log_warn("tunnel: connect to %s failed: %s", t->tc->peer, t->last_error);
+	tun_set_state(t, "down"); /* before READY: systemd shows why at once */
 	client_attempt_done(t);
-	tun_set_state(t, "down");
 	loop_timer_set(t->loop, &t->reconnect, knob(t->tc->transport.connect_interval_ms, 1000));
 }
 
@@ -407,8 +407,8 @@ static void tconn_close_now(struct tconn *c, bool send_close)
 	}
 	t->client = NULL;
 	client_close_socket(t);
+	tun_set_state(t, "down"); /* before READY: systemd shows why at once */
 	client_attempt_done(t);
-	tun_set_state(t, "down");
 	if (!t->draining)
 		loop_timer_set(t->loop, &t->reconnect,
 		               knob(t->tc->transport.connect_interval_ms, 1000));

@@ -75,7 +75,7 @@ def main():
         log("forward: %d MiB each way through 50 ms / 3 %% each way" % (SIZE >> 20))
         crc, cc, src, sc = transfer(t, "10.77.1.1:8080", "10.77.2.2:9000",
                                     client=["--send", SIZE, "--seed", 1],
-                                    server=["--send", SIZE, "--seed", 101], timeout=90)
+                                    server=["--send", SIZE, "--seed", 101], timeout=150)
         check(crc == 0 and src == 0, "peers exited %s/%s" % (crc, src))
         assert_exact(cc, sc, "forward over the lossy link")
         check(cc[0]["tx_bytes"] == SIZE and cc[0]["rx_bytes"] == SIZE, "sizes %s" % cc[0])

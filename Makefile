@@ -95,6 +95,12 @@ $(BUILD)/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< -lpthread
 
+# The one tool that speaks QUIC (the tunnel's refusal tests) links the QUIC stack.
+$(BUILD)/tools/quic-hello: tests/tools/quic-hello.c $(wildcard tests/tools/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(QUIC_LIBS) -lpthread
+
 # Unit tests first (fast, no root), the same tests under ASan+UBSan, then the
 # root-only integration suite in its own network namespaces.
 test: deps

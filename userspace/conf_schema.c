@@ -341,8 +341,9 @@ static const struct section sections[] = {
     {"listeners", conf_listener_keys, NKEYS(conf_listener_keys),
      "A list of groups, one per listener: `listeners = ( { ... }, { ... } );`"},
     {"global.dns", conf_dns_keys, NKEYS(conf_dns_keys),
-     "`global = { dns = { ... }; };` The resolver of `mode = \"connect\"` listeners (c-ares, "
-     "one per worker, with a cache honouring record TTLs within these bounds)."},
+     "`global = { dns = { ... }; };` The resolver of `mode = \"connect\"` listeners and of "
+     "the tunnel (the client's `peer` name, the server's targets) (c-ares, one per worker "
+     "and one for the tunnel, with a cache honouring record TTLs within these bounds)."},
     {"listener.auth", conf_auth_keys, NKEYS(conf_auth_keys),
      "`listeners = ( { mode = \"connect\"; auth = { ... }; } );`"},
     {"tunnel", conf_tunnel_keys, NKEYS(conf_tunnel_keys),

@@ -27,6 +27,7 @@
 #define STATS_MS 250 /* how often the published view is refreshed */
 
 static void tun_publish(struct tunnel *t);
+static void client_attempt_done(struct tunnel *t);
 
 void tun_set_error(struct tunnel *t, const char *fmt, ...)
 {
@@ -93,6 +94,24 @@ static int update_key_cb(ngtcp2_conn *conn, uint8_t *rx_secret, uint8_t *tx_secr
 	                                   tx_aead_ctx, tx_iv, cur_rx, cur_tx, secretlen, ud);
 }
 
+/* The connection carries streams from now on. */
+static void tconn_up(struct tconn *c)
+{
+	struct tunnel *t = c->t;
+	c->state = TC_UP;
+	c->was_up = true;
+	t->st.connects++;
+	char a[ADDR_STRLEN];
+	addr_format(&c->remote, a);
+	snprintf(t->peer, sizeof(t->peer), "%s", a);
+	log_info("tunnel: up with %s (%s, peer %s verified)", a, t->server ? "server" : "client",
+	         t->tc->peer_name);
+	t->last_error[0] = 0;
+	tun_set_state(t, "up");
+	if (!t->server)
+		client_attempt_done(t); /* a first attempt that succeeds ends too: READY */
+}
+
 static int handshake_done_cb(ngtcp2_conn *conn, void *ud)
 {
 	struct tconn *c = ud;
@@ -108,16 +127,20 @@ static int handshake_done_cb(ngtcp2_conn *conn, void *ud)
 		snprintf(c->why, sizeof(c->why), "cannot set HTTP/3 up");
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	}
-	c->state = TC_UP;
-	c->was_up = true;
-	t->st.connects++;
-	char a[ADDR_STRLEN];
-	addr_format(&c->remote, a);
-	snprintf(t->peer, sizeof(t->peer), "%s", a);
-	log_info("tunnel: up with %s (%s, peer %s verified)", a, t->server ? "server" : "client",
-	         t->tc->peer_name);
-	t->last_error[0] = 0;
-	tun_set_state(t, "up");
+	/* In TLS 1.3 the client is done before the server has checked the
+	 * client's certificate: the client is up only once the server confirms
+	 * (HANDSHAKE_DONE), or a refused client would flap up and carry
+	 * streams into a connection about to be closed. */
+	if (t->server)
+		tconn_up(c);
+	return 0;
+}
+
+static int handshake_confirmed_cb(ngtcp2_conn *conn, void *ud)
+{
+	struct tconn *c = ud;
+	if (!c->t->server)
+		tconn_up(c);
 	return 0;
 }
 
@@ -133,6 +156,7 @@ static void callbacks(ngtcp2_callbacks *cb, bool server)
 	    .recv_client_initial = server ? ngtcp2_crypto_recv_client_initial_cb : NULL,
 	    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
 	    .handshake_completed = handshake_done_cb,
+	    .handshake_confirmed = handshake_confirmed_cb,
 	    .encrypt = ngtcp2_crypto_encrypt_cb,
 	    .decrypt = ngtcp2_crypto_decrypt_cb,
 	    .hp_mask = ngtcp2_crypto_hp_mask_cb,
@@ -257,15 +281,10 @@ static void client_attempt_done(struct tunnel *t)
 #endif
 }
 
-static int client_connect(struct tunnel *t)
+static int client_connect(struct tunnel *t, const struct addr *peer_addr)
 {
-	const char *gai = NULL;
-	struct addr peer;
-	int err = addr_resolve(t->tc->peer, &peer, &gai);
-	if (err) {
-		tun_set_error(t, "cannot resolve %s: %s", t->tc->peer, gai ? gai : strerror(-err));
-		return err;
-	}
+	struct addr peer = *peer_addr;
+	int err;
 	int fd = tio_socket(t, addr_family(&peer));
 	if (fd < 0) {
 		tun_set_error(t, "udp socket: %s", strerror(-fd));
@@ -318,19 +337,35 @@ static int client_connect(struct tunnel *t)
 	return 0;
 }
 
+static void client_attempt_failed(struct tunnel *t)
+{
+	log_warn("tunnel: connect to %s failed: %s", t->tc->peer, t->last_error);
+	tun_set_state(t, "down"); /* before READY: systemd shows why at once */
+	client_attempt_done(t);
+	loop_timer_set(t->loop, &t->reconnect, knob(t->tc->transport.connect_interval_ms, 1000));
+}
+
+static void client_resolved(struct tunnel *t, int err, const struct addr *peer, const char *why)
+{
+	if (t->draining || t->client)
+		return;
+	if (err) {
+		tun_set_error(t, "cannot resolve %s: %s", t->tc->peer, why);
+		client_attempt_failed(t);
+	} else if (client_connect(t, peer)) {
+		client_attempt_failed(t);
+	}
+}
+
 static void reconnect_cb(struct loop *l, struct loop_timer *tm)
 {
 	struct tunnel *t = container_of(tm, struct tunnel, reconnect);
-	if (t->draining || t->client)
+	if (t->draining || t->client || t->peer_q)
 		return;
 	if (t->st.connects || t->first_attempt_done)
 		t->st.reconnects++;
-	if (client_connect(t)) {
-		log_warn("tunnel: connect to %s failed: %s", t->tc->peer, t->last_error);
-		client_attempt_done(t);
-		tun_set_state(t, "down");
-		loop_timer_set(l, tm, knob(t->tc->transport.connect_interval_ms, 1000));
-	}
+	/* Resolved again at every attempt: the peer may have moved. */
+	tpeer_resolve(t, client_resolved);
 }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -372,8 +407,8 @@ static void tconn_close_now(struct tconn *c, bool send_close)
 	}
 	t->client = NULL;
 	client_close_socket(t);
+	tun_set_state(t, "down"); /* before READY: systemd shows why at once */
 	client_attempt_done(t);
-	tun_set_state(t, "down");
 	if (!t->draining)
 		loop_timer_set(t->loop, &t->reconnect,
 		               knob(t->tc->transport.connect_interval_ms, 1000));
@@ -411,6 +446,23 @@ void tconn_gone(struct tconn *c, const char *why)
 	tconn_queue_close(c, why, false);
 }
 
+/* What a TLS alert the peer closed with says about our certificate. */
+static const char *alert_meaning(uint8_t alert)
+{
+	switch (alert) {
+	case 42:
+		return " (bad_certificate: it does not accept our certificate, e.g. its name)";
+	case 45:
+		return " (certificate_expired: our certificate has expired)";
+	case 48:
+		return " (unknown_ca: our certificate is not signed by its CA)";
+	case 116:
+		return " (certificate_required: we sent no certificate)";
+	default:
+		return "";
+	}
+}
+
 /* The peer's reason for closing, in words. */
 static void peer_close_reason(struct tconn *c, char *dst, size_t n)
 {
@@ -419,9 +471,7 @@ static void peer_close_reason(struct tconn *c, char *dst, size_t n)
 	if (e->type == NGTCP2_CCERR_TYPE_TRANSPORT && (e->error_code & ~0xffull) == 0x100)
 		snprintf(dst, n, "peer refused the handshake: TLS alert %llu%s",
 		         (unsigned long long)(e->error_code & 0xff),
-		         (e->error_code & 0xff) == 42 || (e->error_code & 0xff) == 116
-		             ? " (it does not accept our certificate)"
-		             : "");
+		         alert_meaning((uint8_t)(e->error_code & 0xff)));
 	else
 		snprintf(dst, n, "peer closed the connection (%s error 0x%llx%s%.*s)", kind,
 		         (unsigned long long)e->error_code, e->reasonlen ? ": " : "",
@@ -583,6 +633,7 @@ static void tun_start_drain(struct tunnel *t, uint64_t grace)
 	}
 	t->draining = true;
 	loop_timer_cancel(t->loop, &t->reconnect);
+	tpeer_cancel(t);
 	while (t->lsns) {
 		struct tlsn *tl = t->lsns;
 		t->lsns = tl->next;
@@ -667,6 +718,7 @@ static void *tun_main(void *arg)
 	if (err)
 		log_err("tunnel: event loop: %s", strerror(-err));
 	t->draining = true;
+	tpeer_cancel(t);
 	tun_finish(t);
 	loop_run_once(t->loop, 0); /* runs the deferred closes */
 	tun_publish(t);

@@ -155,6 +155,7 @@ struct tlsn {
 };
 
 struct dns;
+struct dns_query;
 
 struct tunnel {
 	const struct conf *conf;
@@ -188,8 +189,11 @@ struct tunnel {
 	bool first_attempt_done;
 
 	struct tlsn *lsns;
-	struct acl *allow;   /* server: upstreams.allow compiled */
-	struct dns *dns;     /* server: resolver of dialled targets, NULL until first used */
+	struct acl *allow;        /* server: upstreams.allow compiled */
+	struct dns *dns;          /* server: dialled targets; client: the peer. NULL until used */
+	struct dns_query *peer_q; /* client: resolving tunnel.peer */
+	void (*peer_done)(struct tunnel *t, int err, const struct addr *peer, const char *why);
+	unsigned peer_pick;  /* client: answers used, to take a name's addresses in turn */
 	struct thcli *hclis; /* client: connections of mode http listeners */
 	struct tup *pool;    /* server: idle keep-alive connections to upstreams.http */
 	int npool;
@@ -342,14 +346,25 @@ void tup_stream_gone(struct tstream *s, int why);
 /* Close the idle pool (tunnel_free). */
 void tup_pool_free(struct tunnel *t);
 
+/* ---- tunnel_peer.c ---- */
+/* Called once per tpeer_resolve with err 0 and the address for the next
+ * attempt (valid during the call), or a negative errno and why in words. */
+typedef void (*tpeer_cb)(struct tunnel *t, int err, const struct addr *peer, const char *why);
+/* Resolve tunnel.peer for the next attempt without blocking (a numeric peer
+ * without DNS). done runs exactly once: before this returns when the answer
+ * is at hand, else later from the loop, unless tpeer_cancel comes first. */
+void tpeer_resolve(struct tunnel *t, tpeer_cb done);
+/* Drop a pending resolution: its callback will not run. */
+void tpeer_cancel(struct tunnel *t);
+
 /* ---- tunnel_allow.c ---- */
 /* Compile upstreams.allow. Return 0 or -EINVAL (logged). */
 int tallow_new(struct tunnel *t);
 void tallow_free(struct tunnel *t);
 /* Whether the server may dial host:port (host as sent: a name or numeric). */
 bool tallow_check(struct tunnel *t, const char *host, uint16_t port);
-/* Make the server's resolver on the tunnel's loop if not yet made (freed by
- * tallow_free). Return 0 or -errno. */
+/* Make the tunnel's resolver (global.dns) on its loop if not yet made (freed
+ * by tallow_free). Return 0 or -errno. */
 int tun_dns(struct tunnel *t);
 
 #endif

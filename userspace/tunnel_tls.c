@@ -29,7 +29,7 @@ static const char *verify_reason(int err)
 	case 21: /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
 	case 18: /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
 	case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
-		return "certificate not signed by tls.ca (other CA)";
+		return "certificate from an unknown CA (not signed by tls.ca)";
 	case ASN_AFTER_DATE_E:
 	case WOLFSSL_X509_V_ERR_CERT_HAS_EXPIRED:
 		return "certificate expired";
@@ -171,7 +171,8 @@ int ttls_check_peer(struct tconn *c, char *why, size_t whylen)
 		WOLFSSL_X509_NAME *sub = wolfSSL_X509_get_subject_name(x);
 		if (sub)
 			wolfSSL_X509_NAME_get_text_by_NID(sub, NID_commonName, cn, sizeof(cn));
-		snprintf(why, whylen, "peer certificate has the wrong name: CN \"%s\", not %s", cn,
+		snprintf(why, whylen,
+		         "peer certificate name mismatch: CN \"%s\" (no subjectAltName %s)", cn,
 		         name);
 		rc = -EPERM;
 	}

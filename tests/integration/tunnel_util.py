@@ -50,32 +50,38 @@ def certs(d):
 UDP_PORT = 24443
 
 
-def server_conf(k, d, allow, cert="b", ca="ca", peer_name="gw-a.test", upstreams="", bind=None):
-    """upstreams: more keys of the upstreams section, e.g. 'http = "..";'."""
+def server_conf(k, d, allow, cert="b", ca="ca", peer_name="gw-a.test", upstreams="", bind=None,
+                transport=""):
+    """upstreams: more keys of the upstreams section, e.g. 'http = "..";';
+    transport: more tunnel.transport keys as libconfig text."""
     return ("global = { workers = 1; control_socket = \"%s\"; instance = \"%s\"; "
             "shutdown_grace_ms = 2000; };\n"
             "tunnel = { role = \"server\"; bind = \"%s:%d\"; peer_name = \"%s\";\n"
-            "  tls = { ca = \"%s/%s.pem\"; cert = \"%s/%s.pem\"; key = \"%s/%s.key\"; }; };\n"
+            "  tls = { ca = \"%s/%s.pem\"; cert = \"%s/%s.pem\"; key = \"%s/%s.key\"; };\n"
+            "  transport = { %s }; };\n"
             "upstreams = { allow = ( %s ); connect_timeout_ms = 2000; %s };\n"
             "listeners = ( { name = \"unused\"; bind = \"127.0.0.1:25999\"; "
             "backends = ( \"127.0.0.1:25998\" ); } );\n" % (
                 k.sock, k.instance, bind or GW_B_V4, UDP_PORT, peer_name, d, ca, d, cert, d, cert,
-                ", ".join('"%s"' % a for a in allow), upstreams))
+                transport, ", ".join('"%s"' % a for a in allow), upstreams))
 
 
-def client_conf(k, d, listeners, cert="a", ca="ca", peer_name="gw-b.test", peer=None):
+def client_conf(k, d, listeners, cert="a", ca="ca", peer_name="gw-b.test", peer=None,
+                port=UDP_PORT, transport="", glob=""):
+    """peer: the server's host (default its bind address) and port; transport:
+    more tunnel.transport keys as libconfig text; glob: more global keys."""
     def val(v):
         return ("true" if v else "false") if isinstance(v, bool) else '"%s"' % v
     ls = ",\n".join("  { " + " ".join('%s = %s;' % (k, val(v)) for k, v in l.items()) + " }"
                     for l in listeners)
     return ("global = { workers = 1; control_socket = \"%s\"; instance = \"%s\"; "
-            "shutdown_grace_ms = 2000; };\n"
+            "shutdown_grace_ms = 2000; %s };\n"
             "tunnel = { role = \"client\"; peer = \"%s:%d\"; peer_name = \"%s\";\n"
             "  tls = { ca = \"%s/%s.pem\"; cert = \"%s/%s.pem\"; key = \"%s/%s.key\"; };\n"
-            "  transport = { connect_interval_ms = 200; keep_alive_ms = 1000; }; };\n"
+            "  transport = { connect_interval_ms = 200; keep_alive_ms = 1000; %s }; };\n"
             "listeners = (\n%s\n);\n" % (
-                k.sock, k.instance, peer or GW_B_V4, UDP_PORT, peer_name, d, ca, d, cert, d, cert,
-                ls))
+                k.sock, k.instance, glob, peer or GW_B_V4, port, peer_name, d, ca, d, cert, d,
+                cert, transport, ls))
 
 
 def tunnel_state(k):

@@ -71,24 +71,24 @@ $(BUILD)/asan/%.o: userspace/%.c $(BPF_SKEL) $(wildcard include/*.h userspace/*.
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -c $< -o $@
 
-$(BUILD)/kfwd: $(OBJ)
+$(BUILD)/kfwd: $(OBJ) $(QUIC_ARCHIVES)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 # The daemon under ASan+UBSan: the integration suite can run against it (KFWD=build/kfwd-asan).
-$(BUILD)/kfwd-asan: $(ASAN_OBJ) $(BUILD)/asan/main.o
+$(BUILD)/kfwd-asan: $(ASAN_OBJ) $(BUILD)/asan/main.o $(QUIC_ARCHIVES)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(SAN) -o $@ $(filter %.o,$^) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h) $(QUIC_ARCHIVES)
 	$(call msg,TEST-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $(filter-out %.h,$^) -lcriterion $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $(filter-out %.h %.a,$^) -lcriterion $(LDLIBS)
 
-$(BUILD)/tests-asan/%: tests/unit/%.c $(ASAN_OBJ) $(wildcard tests/unit/*.h)
+$(BUILD)/tests-asan/%: tests/unit/%.c $(ASAN_OBJ) $(wildcard tests/unit/*.h) $(QUIC_ARCHIVES)
 	$(call msg,TEST-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $(filter-out %.h,$^) -lcriterion $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) -Wall -Wextra -Werror -Wno-unused-parameter -o $@ $(filter-out %.h %.a,$^) -lcriterion $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(call msg,CC,$@)
@@ -96,7 +96,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(wildcard tests/tools/*.h)
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< -lpthread
 
 # The one tool that speaks QUIC (the tunnel's refusal tests) links the QUIC stack.
-$(BUILD)/tools/quic-hello: tests/tools/quic-hello.c $(wildcard tests/tools/*.h)
+$(BUILD)/tools/quic-hello: tests/tools/quic-hello.c $(wildcard tests/tools/*.h) $(QUIC_ARCHIVES)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(QUIC_LIBS) -lpthread

@@ -6,3 +6,5 @@ DEPS_PREFIX := deps/prefix
 QUIC_CFLAGS := -I$(DEPS_PREFIX)/include
 QUIC_LIBS   := $(DEPS_PREFIX)/lib/libngtcp2_crypto_wolfssl.a $(DEPS_PREFIX)/lib/libngtcp2.a \
                $(DEPS_PREFIX)/lib/libwolfssl.a -lnghttp3 -lm
+# Link prerequisites: a rebuilt archive (another configure) relinks what uses it.
+QUIC_ARCHIVES := $(wildcard $(filter %.a,$(QUIC_LIBS)))

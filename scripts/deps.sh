@@ -66,6 +66,13 @@ WOLFSSL_CONFIGURE=(
 	--enable-certgen --enable-keygen --enable-pwdbased
 	--enable-static --disable-shared --disable-examples --disable-crypttests
 )
+# AES-GCM in portable C cost the tunnel 77 % of its CPU (GHASH + AesEncrypt_C,
+# 0.26 Gbit/s against stunnel's 3.7). wolfSSL checks the CPU at run time and
+# falls back to C where AES-NI/AVX are missing.
+case $(uname -m) in
+x86_64) WOLFSSL_CONFIGURE+=(--enable-aesni --enable-intelasm) ;;
+aarch64) WOLFSSL_CONFIGURE+=(--enable-armasm) ;;
+esac
 
 CODENAME=bookworm
 BACKPORTS=$CODENAME-backports

@@ -10,10 +10,8 @@ through a `mode = "http"` listener, byte-exact.
 Server-auth TLS only: caddy does not ask for a client certificate (kfwd still
 presents one from the same test CA; caddy ignores it).
 
-Named wip_*.py so that run.sh (test_*.py) does not run it until kfwd has the
-tunnel; run it by hand: `python3 tests/integration/wip_tunnel_caddy_interop.py`.
-While kfwd lacks the tunnel it FAILS, saying so: it never passes without the
-tunnel. Rename to test_tunnel_caddy_interop.py when the tunnel lands."""
+kfwd's tunnel speaks only QUIC, so every byte here went over HTTP/3 between
+ngtcp2/nghttp3 and quic-go."""
 import os
 import subprocess
 import sys

@@ -62,6 +62,15 @@ enum ts_gone {
 };
 enum ts_phase { TP_REQUEST, TP_WAIT, TP_DIAL, TP_RELAY }; /* TP_DIAL: resolving, then connecting */
 
+/* Bytes waiting for a TCP socket and the QUIC credit they carry: body bytes
+ * are credited back to the peer only once written (framing bytes added on
+ * our side carry none). */
+struct thq {
+	uint8_t *p;
+	size_t off, len, cap;
+	uint64_t owed; /* body bytes queued and not yet credited */
+};
+
 /* One QUIC request stream. CONNECT kinds own a TCP socket (io); HTTP kinds
  * only use the up ring and hand everything else to their owner (http). */
 struct tstream {
@@ -75,8 +84,7 @@ struct tstream {
 	uint8_t *up;                        /* TCP -> QUIC ring, TUN_UP_CAP bytes */
 	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
 	bool tcp_eof, fin_given, blocked;   /* tcp_eof: no byte follows those in the ring */
-	uint8_t *down;                      /* QUIC -> TCP bytes waiting for the socket */
-	size_t down_off, down_len, down_cap;
+	struct thq down;                    /* QUIC -> TCP bytes waiting for the socket */
 	bool peer_fin, tcp_shut;
 	char *head; /* connect: the request head read so far */
 	size_t head_len;
@@ -91,15 +99,6 @@ struct tstream {
 	struct th3_head hd; /* server: the request head; TS_HTTP: the response head */
 	void *http;         /* TS_HTTP: its struct thcli; TS_HTTP_SERVER: its struct tup_req */
 	struct tstream *next, *prev;
-};
-
-/* Bytes waiting for a TCP socket and the QUIC credit they carry: body bytes
- * are credited back to the peer only once written (framing bytes added on
- * our side carry none). */
-struct thq {
-	uint8_t *p;
-	size_t off, len, cap;
-	uint64_t owed; /* body bytes queued and not yet credited */
 };
 
 /* How the body bytes of an HTTP/1.1 message are found in a TCP byte stream. */

@@ -85,7 +85,7 @@ static void ts_free_mem(void *arg)
 {
 	struct tstream *s = arg;
 	free(s->up);
-	free(s->down);
+	thq_free(&s->down);
 	free(s->head);
 	th3_head_clear(&s->hd);
 	free(s);
@@ -303,26 +303,17 @@ void tstream_acked(struct tstream *s, uint64_t n)
 /* Write what waits for the TCP socket; credit QUIC for what went. */
 static int ts_flush_down(struct tstream *s)
 {
-	while (s->down_len && s->io.fd >= 0) {
-		ssize_t n = write(s->io.fd, s->down + s->down_off, s->down_len);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		s->down_off += (size_t)n;
-		s->down_len -= (size_t)n;
-		s->t->st.stream_bytes_down += (uint64_t)n;
-		if (s->c) {
-			th3_consumed(s->c, s->sid, (size_t)n);
-			tun_kick(s->c);
-		}
+	if (s->io.fd >= 0) {
+		int err = thq_flush(&s->down, s->io.fd, s);
+		if (err)
+			return err;
 	}
-	if (!s->down_len)
-		s->down_off = 0;
-	if (!s->down_len && s->peer_fin && !s->tcp_shut && s->io.fd >= 0) {
+	if (!s->down.len && s->peer_fin && !s->tcp_shut && s->io.fd >= 0) {
 		shutdown(s->io.fd, SHUT_WR);
 		s->tcp_shut = true;
 	}
 	/* Detached (the QUIC stream closed first): done once everything is out. */
-	if (!s->c && !s->down_len && s->tcp_shut)
+	if (!s->c && !s->down.len && s->tcp_shut)
 		tstream_free(s, false);
 	return 0;
 }
@@ -343,24 +334,8 @@ int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
 		th3_consumed(s->c, s->sid, len); /* TCP side gone: discard, keep credit flowing */
 		return 0;
 	}
-	if (s->down_len + s->down_off + len > s->down_cap) {
-		if (s->down_off) {
-			memmove(s->down, s->down + s->down_off, s->down_len);
-			s->down_off = 0;
-		}
-		size_t cap = s->down_cap ? s->down_cap : 65536;
-		while (cap < s->down_len + len)
-			cap *= 2;
-		if (cap > s->down_cap) {
-			uint8_t *d = realloc(s->down, cap);
-			if (!d)
-				return -ENOMEM;
-			s->down = d;
-			s->down_cap = cap;
-		}
-	}
-	memcpy(s->down + s->down_off + s->down_len, data, len);
-	s->down_len += len;
+	if (thq_put_body(&s->down, false, data, len))
+		return -ENOMEM;
 	if (s->phase == TP_RELAY && ts_flush_down(s)) {
 		ts_close_tcp(s, true);
 		tstream_reset(s);
@@ -396,7 +371,7 @@ void tstream_closed(struct tstream *s, uint64_t code)
 	bool clean = code == NGHTTP3_H3_NO_ERROR;
 	ts_owner_gone(s, clean ? TSG_CLEAN : TSG_RESET);
 	ts_unlink(s);
-	if (clean && s->io.fd >= 0 && (s->down_len || !s->tcp_shut) && s->phase == TP_RELAY) {
+	if (clean && s->io.fd >= 0 && (s->down.len || !s->tcp_shut) && s->phase == TP_RELAY) {
 		ts_flush_down(s); /* finishes (and frees) once the bytes are out */
 		return;
 	}

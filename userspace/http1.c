@@ -403,9 +403,9 @@ static int response_semantics(struct http1_msg *m, unsigned req, const struct fi
 		return err;
 	set_upgrade_flags(m, f);
 	if (m->status < 200) {
-		m->flags |= HTTP1_F_INFORMATIONAL;
+		/* A 101 is the final head: the connection speaks another protocol after it. */
+		m->flags |= m->status == 101 ? HTTP1_F_SWITCHING : HTTP1_F_INFORMATIONAL;
 		m->flags |= m->status == 100 ? HTTP1_F_CONTINUE : 0;
-		m->flags |= m->status == 101 ? HTTP1_F_SWITCHING : 0;
 		m->framing = HTTP1_BODY_NONE;
 	} else if (m->status == 204 || m->status == 304 || (req & HTTP1_REQ_HEAD) ||
 	           ((req & HTTP1_REQ_CONNECT) && m->status < 300)) {

@@ -335,8 +335,7 @@ static bool up_head(struct tup_req *r)
 		}
 		log_debug("tunnel: http stream %lld: upstream answered %u", (long long)r->s->sid,
 		          r->m.status);
-		/* http1 flags a 101 informational too, though it is the final head here. */
-		if (!(r->m.flags & HTTP1_F_INFORMATIONAL) || (r->m.flags & HTTP1_F_SWITCHING))
+		if (!(r->m.flags & HTTP1_F_INFORMATIONAL))
 			return !up_respond(r);
 		/* 100 Continue and the like: the client side answered those itself. */
 		memmove(r->in, r->in + r->m.head_len, r->in_len - r->m.head_len);

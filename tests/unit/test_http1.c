@@ -441,6 +441,7 @@ Test(http1, informational_responses)
 	             0);
 	cr_expect(m.flags & HTTP1_F_SWITCHING);
 	cr_expect(m.flags & HTTP1_F_WEBSOCKET);
+	cr_expect(!(m.flags & HTTP1_F_INFORMATIONAL), "a 101 is the final head");
 }
 
 static const struct bad_case bad_responses[] = {

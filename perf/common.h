@@ -94,6 +94,23 @@ static inline int read_all(int fd, char *p, size_t len)
 	return 0;
 }
 
+/* Keep one latency sample in the growing array *v (n used, cap allocated),
+ * at most LAT_SAMPLES_MAX; beyond that, or without memory, it is dropped. */
+#define LAT_SAMPLES_MAX (4u << 20)
+static inline void lat_add(uint64_t **v, size_t *n, size_t *cap, uint64_t ns)
+{
+	if (*n == *cap && *cap < LAT_SAMPLES_MAX) {
+		size_t nc = *cap ? *cap * 2 : 65536;
+		uint64_t *nv = realloc(*v, nc * sizeof(uint64_t));
+		if (nv) {
+			*v = nv;
+			*cap = nc;
+		}
+	}
+	if (*n < *cap)
+		(*v)[(*n)++] = ns;
+}
+
 static inline int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

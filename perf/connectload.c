@@ -41,7 +41,6 @@
 #define MAX_WORKERS 256
 #define MAX_STREAMS 64
 #define MAX_CONNS   256
-#define MAX_SAMPLES (4u << 20)
 #define HEAD_MAX    4096
 #define PAT_LEN     1048573u /* prime: the pattern never lines up with a read size */
 #define CHUNK       (256u << 10)
@@ -202,16 +201,7 @@ static void *rate_run(void *arg)
 		if (t1 > g_deadline) /* finished after the end: not counted */
 			break;
 		w->tunnels++;
-		if (w->n == w->cap && w->cap < MAX_SAMPLES) {
-			size_t nc = w->cap ? w->cap * 2 : 65536;
-			uint64_t *nl = realloc(w->lat, nc * sizeof(uint64_t));
-			if (nl) {
-				w->lat = nl;
-				w->cap = nc;
-			}
-		}
-		if (w->n < w->cap)
-			w->lat[w->n++] = t1 - t0;
+		lat_add(&w->lat, &w->n, &w->cap, t1 - t0);
 	}
 out:
 	free(req);

@@ -12,7 +12,7 @@
  *
  * Bounded: every connect/read/write times out after OP_TIMEOUT_MS (default
  * 2000); workers stop at the deadline; a worker backs off 1 ms after an error;
- * at most MAX_SAMPLES latencies are kept per worker. Exit 1 if no connection
+ * at most LAT_SAMPLES_MAX latencies are kept per worker. Exit 1 if no connection
  * completed.
  */
 #define _GNU_SOURCE
@@ -22,7 +22,6 @@
 #include <stdio.h>
 
 #define MAX_WORKERS 256
-#define MAX_SAMPLES (4u << 20)
 
 struct wk {
 	pthread_t t;
@@ -78,16 +77,7 @@ static void *run(void *arg)
 		if (t1 > g_deadline) /* finished after the end: not counted */
 			break;
 		w->conns++;
-		if (w->n == w->cap && w->cap < MAX_SAMPLES) {
-			size_t nc = w->cap ? w->cap * 2 : 65536;
-			uint64_t *nl = realloc(w->lat, nc * sizeof(uint64_t));
-			if (nl) {
-				w->lat = nl;
-				w->cap = nc;
-			}
-		}
-		if (w->n < w->cap)
-			w->lat[w->n++] = t1 - t0;
+		lat_add(&w->lat, &w->n, &w->cap, t1 - t0);
 	}
 	free(req);
 	free(resp);

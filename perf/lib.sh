@@ -106,3 +106,28 @@ bench_over_budget() {
 	BUDGET_NOTE="time budget BENCH_MAX_SECONDS=$MAX_SECONDS exceeded in round $(($1 + 1)); later slots not run"
 	say "$BUDGET_NOTE"
 }
+
+# The exact command of this run, with the settings that came from the
+# environment: bench_cmdline perf/run.sh "$@"
+bench_cmdline() {
+	local script=$1
+	shift
+	env | grep -E '^(BENCH_[A-Z_]+|KFWD)=' | sort | tr '\n' ' '
+	printf 'bash %s' "$script"
+	(($# == 0)) || printf ' %q' "$@"
+}
+
+# Load generators, compiled here and never by the Makefile: TOOLS=build/perf,
+# and perf/NAME.c -> $TOOLS/NAME for each NAME when missing or older than its
+# source or perf/common.h.
+TOOLS=build/perf
+bench_tools() {
+	local t
+	mkdir -p "$TOOLS"
+	for t in "$@"; do
+		if [[ ! -x $TOOLS/$t || perf/$t.c -nt $TOOLS/$t || perf/common.h -nt $TOOLS/$t ]]; then
+			gcc -O2 -g -Wall -Wextra -Wshadow -Werror -o "$TOOLS/$t" "perf/$t.c" -lpthread ||
+				die "compiling perf/$t.c failed"
+		fi
+	done
+}

@@ -95,11 +95,7 @@ elif ((QUICK)); then
 else
 	OUT=perf/results/$DATE-connect.json
 fi
-CMDLINE=$(
-	env | grep -E '^(BENCH_[A-Z_]+|KFWD)=' | sort | tr '\n' ' '
-	printf 'bash perf/run-connect.sh'
-	(($# == 0)) || printf ' %q' "$@"
-)
+CMDLINE=$(bench_cmdline perf/run-connect.sh "$@")
 
 PY=python3
 [[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
@@ -108,14 +104,7 @@ for t in "$PY" gcc ss numfmt; do
 done
 
 # Load generators: compiled here, never by the Makefile (as perf/run.sh does).
-TOOLS=build/perf
-mkdir -p "$TOOLS"
-for t in echo connectload; do
-	if [[ ! -x $TOOLS/$t || perf/$t.c -nt $TOOLS/$t || perf/common.h -nt $TOOLS/$t ]]; then
-		gcc -O2 -g -Wall -Wextra -Wshadow -Werror -o "$TOOLS/$t" "perf/$t.c" -lpthread ||
-			die "compiling perf/$t.c failed"
-	fi
-done
+bench_tools echo connectload
 LOAD=$TOOLS/connectload
 HZ=$(getconf CLK_TCK)
 

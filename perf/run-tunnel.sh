@@ -102,11 +102,7 @@ elif ((QUICK)); then
 else
 	OUT=perf/results/$DATE-tunnel.json
 fi
-CMDLINE=$(
-	env | grep -E '^(BENCH_[A-Z_]+|KFWD)=' | sort | tr '\n' ' '
-	printf 'bash perf/run-tunnel.sh'
-	(($# == 0)) || printf ' %q' "$@"
-)
+CMDLINE=$(bench_cmdline perf/run-tunnel.sh "$@")
 
 PY=python3
 [[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3

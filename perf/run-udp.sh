@@ -97,11 +97,7 @@ elif ((QUICK)); then
 else
 	OUT=perf/results/$DATE-udp.json
 fi
-CMDLINE=$(
-	env | grep -E '^(BENCH_[A-Z_]+|KFWD)=' | sort | tr '\n' ' '
-	printf 'bash perf/run-udp.sh'
-	(($# == 0)) || printf ' %q' "$@"
-)
+CMDLINE=$(bench_cmdline perf/run-udp.sh "$@")
 
 PY=python3
 [[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
@@ -111,12 +107,7 @@ command -v ip >/dev/null || die "ip (iproute2) is required"
 command -v ss >/dev/null || die "ss (iproute2) is required"
 ((EUID == 0)) || die "needs root (network namespaces, XDP); skipped"
 
-TOOLS=build/perf
-mkdir -p "$TOOLS"
-if [[ ! -x $TOOLS/udpgen || perf/udpgen.c -nt $TOOLS/udpgen || perf/common.h -nt $TOOLS/udpgen ]]; then
-	gcc -O2 -g -Wall -Wextra -Wshadow -Werror -o "$TOOLS/udpgen" perf/udpgen.c -lpthread ||
-		die "compiling perf/udpgen.c failed"
-fi
+bench_tools udpgen
 UDPGEN=$(realpath "$TOOLS/udpgen")
 
 # ---------------------------------------------------------------------------

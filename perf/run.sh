@@ -103,11 +103,7 @@ else
 fi
 
 # The exact command, with the settings that came from the environment.
-CMDLINE=$(
-	env | grep -E '^(BENCH_[A-Z_]+|KFWD)=' | sort | tr '\n' ' '
-	printf 'bash perf/run.sh'
-	(($# == 0)) || printf ' %q' "$@"
-)
+CMDLINE=$(bench_cmdline perf/run.sh "$@")
 
 # Debian's own interpreter first: Debian's python3-* packages (matplotlib for
 # the optional chart) are installed for it, not for a python3 earlier in PATH.
@@ -121,14 +117,7 @@ command -v ss >/dev/null || die "ss (iproute2) is required"
 # ---------------------------------------------------------------------------
 # Load generators: compiled here, never by the Makefile.
 # ---------------------------------------------------------------------------
-TOOLS=build/perf
-mkdir -p "$TOOLS"
-for t in echo pingpong connrate; do
-	if [[ ! -x $TOOLS/$t || perf/$t.c -nt $TOOLS/$t || perf/common.h -nt $TOOLS/$t ]]; then
-		gcc -O2 -g -Wall -Wextra -Wshadow -Werror -o "$TOOLS/$t" "perf/$t.c" -lpthread ||
-			die "compiling perf/$t.c failed"
-	fi
-done
+bench_tools echo pingpong connrate
 
 # ---------------------------------------------------------------------------
 # Processes: each background process runs under timeout(1), which puts it in a

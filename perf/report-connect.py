@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from report_common import kv, lines, median, sig
+from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
 
 PEERS = ["tinyproxy", "squid"]
 SETUP_BASE = "squid"  # the setup rate is compared with squid's (the target)
@@ -100,21 +100,10 @@ def main(raw_path, out_path):
             del R["errors"]
 
     notes = lines("M_NOTES")
-    bgv = [b for b in bg if b is not None]
-    if bgv:
-        notes.append("background CPU busy before each round (1 s, % of all cores, nothing of the benchmark "
-                     f"running): {bgv}" + ("; other load was present, so the figures are noisy"
-                                           if max(bgv) > 5 else ""))
+    if bg_note(bg):
+        notes.append(bg_note(bg))
     doc = {
-        "benchmark": "connect",
-        "date": env["M_START"][:10],
-        "started": env["M_START"],
-        "duration_s": int(env["M_DUR"]),
-        "command": env["M_CMD"],
-        "quick": env["M_QUICK"] == "1",
-        "machine": {"kernel": env["M_KERNEL"], "nproc": int(env["M_NPROC"]), "cpu": env["M_CPU"],
-                    "mem_total_kib": int(env["M_MEM"]), "os": env["M_OS"]},
-        "versions": kv("M_VERSIONS"),
+        **doc_head("connect"),
         "settings": {"rounds": n, "rate_seconds": int(env["M_SECS"]), "rate_workers": int(env["M_CONC"]),
                      "bulk_bytes": int(env["M_BYTES"]), "verify_bytes": int(env["M_VBYTES"]),
                      "workers": int(env["M_WORKERS"]), "squid_workers": int(env["M_SQUID_WORKERS"])},
@@ -158,11 +147,7 @@ def main(raw_path, out_path):
             row.append("-" if v is None else (fmt % v) + (f" ({rt:.2f}x)" if rt is not None else ""))
         row.append("-" if R["verify"] is None else ("yes" if R["verify"].get("equal") else "DIFFERS"))
         rows.append(row)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
-    print("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(heads)))
-    print("  ".join("-" * x for x in widths))
-    for row in rows:
-        print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+    print_table(heads, rows)
     for s in systems:
         if res[s]["status"] != "ok":
             print(f"{s}: {res[s]['status']}")

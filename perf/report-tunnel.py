@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from report_common import kv, lines, median, sig
+from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
 
 BASE = "stunnel"  # ratios are to this system
 FIELDS = {"bulk": ["gbps", "cpu_s_per_gb"], "rps": ["rps", "p50_ms"], "first": ["ms", "rtts", "ttfb_ms"]}
@@ -80,11 +80,8 @@ def main(raw_path, out_path):
             del res[s]["errors"]
 
     notes = lines("M_NOTES")
-    bgv = [b for b in bg if b is not None]
-    if bgv:
-        notes.append("background CPU busy before each round (1 s, % of all cores, nothing of the benchmark "
-                     f"running): {bgv}" + ("; other load was present, so the figures are noisy"
-                                           if max(bgv) > 5 else ""))
+    if bg_note(bg):
+        notes.append(bg_note(bg))
     notes.append("stunnel opens a new TCP + TLS 1.3 connection to its peer for each client connection: "
                  "in (c) that is 1 RTT (TCP) + 1 RTT (TLS) + 1 RTT (request); kfwd's client keeps one QUIC "
                  "session up with keep-alives, a request on it costs 1 RTT")
@@ -96,15 +93,7 @@ def main(raw_path, out_path):
             pass
     delay = int(env["M_DELAY"])
     doc = {
-        "benchmark": "tunnel",
-        "date": env["M_START"][:10],
-        "started": env["M_START"],
-        "duration_s": int(env["M_DUR"]),
-        "command": env["M_CMD"],
-        "quick": env["M_QUICK"] == "1",
-        "machine": {"kernel": env["M_KERNEL"], "nproc": int(env["M_NPROC"]), "cpu": env["M_CPU"],
-                    "mem_total_kib": int(env["M_MEM"]), "os": env["M_OS"]},
-        "versions": kv("M_VERSIONS"),
+        **doc_head("tunnel"),
         "settings": {"rounds": n, "bulk_bytes": int(env["M_BYTES"]), "wrk_seconds": int(env["M_SECS"]),
                      "wrk_connections": int(env["M_CONNS"]), "idle_seconds": int(env["M_IDLE"]),
                      "link_delay_ms_each_way": delay, "link_rtt_ms_configured": 2 * delay,
@@ -149,11 +138,7 @@ def main(raw_path, out_path):
                      cell("rps", "rps", "%.0f"), cell("rps", "p50_ms", "%.2f"),
                      cell("first", "ms", "%.1f"), cell("first", "rtts", "%.2f"),
                      "-" if not ver else ("equal" if ver["sha256_equal"] else "DIFFERS")])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
-    print("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(heads)))
-    print("  ".join("-" * x for x in widths))
-    for row in rows:
-        print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+    print_table(heads, rows)
     for s in systems:
         if res[s]["status"] != "ok":
             print(f"{s}: {res[s]['status']}")

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from report_common import kv, lines, median, sig
+from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
 
 BASE = "nginx"  # ratios are to this system
 FIELDS = ["pps", "cpu_s_per_mpkt", "sent_pps", "loss_pct", "cpu_busy_pct", "kfwd_xdp_pps", "kfwd_xdp_pkts",
@@ -80,11 +80,8 @@ def main(raw_path, out_path):
             del res[s]["errors"]
 
     notes = lines("M_NOTES")
-    bgv = [b for b in bg if b is not None]
-    if bgv:
-        notes.append("background CPU busy before each round (1 s, % of all cores, nothing of the benchmark "
-                     f"running): {bgv}" + ("; other load was present, so the figures are noisy"
-                                           if max(bgv) > 5 else ""))
+    if bg_note(bg):
+        notes.append(bg_note(bg))
     notes += [
         f"{env['M_NPROC']} cores shared by the generator ({env['M_GEN_THREADS']} thread(s) busy-looping on "
         "sendmmsg; the kernel's transmit, veth and, for XDP, the forwarding itself run in their "
@@ -95,15 +92,7 @@ def main(raw_path, out_path):
     ]
     w = env["M_WORKERS"]
     doc = {
-        "benchmark": "udp",
-        "date": env["M_START"][:10],
-        "started": env["M_START"],
-        "duration_s": int(env["M_DUR"]),
-        "command": env["M_CMD"],
-        "quick": env["M_QUICK"] == "1",
-        "machine": {"kernel": env["M_KERNEL"], "nproc": int(env["M_NPROC"]), "cpu": env["M_CPU"],
-                    "mem_total_kib": int(env["M_MEM"]), "os": env["M_OS"]},
-        "versions": kv("M_VERSIONS"),
+        **doc_head("udp"),
         "settings": {"rounds": n, "seconds_per_test": int(env["M_SECS"]), "payload_sizes": sizes,
                      "flows": int(env["M_FLOWS"]), "sendmmsg_batch": int(env["M_BATCH"]),
                      "generator_threads": int(env["M_GEN_THREADS"]),
@@ -151,11 +140,7 @@ def main(raw_path, out_path):
                          "-" if m["sent_pps"] is None else "%.0f" % (m["sent_pps"] / 1e3),
                          "-" if m["loss_pct"] is None else "%.1f" % m["loss_pct"],
                          "%.0f" % (m["kfwd_xdp_pps"] / 1e3) if m["kfwd_xdp_pps"] else "-"])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
-    print("  ".join(h.ljust(widths[i]) if i < 2 else h.rjust(widths[i]) for i, h in enumerate(heads)))
-    print("  ".join("-" * x for x in widths))
-    for row in rows:
-        print("  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row)))
+    print_table(heads, rows, left=2)
     for s in systems:
         if res[s]["status"] != "ok":
             print(f"{s}: {res[s]['status']}")

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from report_common import kv, lines, median, sig
+from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
 
 # key, table header, better, (raw test, field)
 METRICS = [
@@ -250,12 +250,8 @@ def cmd_report(raw_path, out_path):
             del res[s]["errors"]
 
     notes = lines("M_NOTES")
-    bgv = [b for b in bg if b is not None]
-    if bgv:
-        notes.append(
-            "background CPU busy before each round (1 s, % of all cores, nothing of the benchmark "
-            f"running): {bgv}" + ("; other load was present, so the figures are noisy" if max(bgv) > 5 else "")
-        )
+    if bg_note(bg):
+        notes.append(bg_note(bg))
     notes += [
         "CPU-s/GB counts the whole machine during each iperf3 run: iperf3 client and server, "
         "the proxy and anything else running; only the differences between systems are the proxy's",
@@ -292,20 +288,7 @@ def cmd_report(raw_path, out_path):
         notes.append(chart_note)
 
     doc = {
-        "benchmark": "tcp",
-        "date": env["M_START"][:10],
-        "started": env["M_START"],
-        "duration_s": int(env["M_DUR"]),
-        "command": env["M_CMD"],
-        "quick": env["M_QUICK"] == "1",
-        "machine": {
-            "kernel": env["M_KERNEL"],
-            "nproc": int(env["M_NPROC"]),
-            "cpu": env["M_CPU"],
-            "mem_total_kib": int(env["M_MEM"]),
-            "os": env["M_OS"],
-        },
-        "versions": kv("M_VERSIONS"),
+        **doc_head("tcp"),
         "settings": settings,
         "peer_settings": peer_settings,
         "metrics": DESCRIPTIONS,
@@ -336,11 +319,7 @@ def cmd_report(raw_path, out_path):
                 cell += f" ({rt:.2f}x)"
             row.append(cell)
         rows.append(row)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
-    print("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(heads)))
-    print("  ".join("-" * x for x in widths))
-    for row in rows:
-        print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+    print_table(heads, rows)
     if direct:
         print(
             f"direct ping-pong: p50 {direct['lat_p50_us']:.1f} us, p99 {direct['lat_p99_us']:.1f} us "

@@ -648,6 +648,13 @@ def transfer(t, connect, listen, client=(), server=(), conns=1, timeout=90):
     return crc, cc, src, sc
 
 
+def tx_at(progress, t_ms):
+    """Bytes a kfwd-peer writer had handed to its socket at t_ms (its --progress
+    samples: the last one before t_ms)."""
+    before = [p["tx"] for p in progress if p["t_ms"] <= t_ms]
+    return before[-1] if before else 0
+
+
 def assert_exact(cc, sc, what=""):
     """Every byte each side sent arrived at the other: multisets of hashes match."""
     check(len(cc) == len(sc), "%s: %d client vs %d server connections" % (what, len(cc), len(sc)))

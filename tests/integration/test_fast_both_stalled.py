@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kfwdtest import Topology, check, log, run  # noqa: E402
+from kfwdtest import Topology, check, log, run, tx_at  # noqa: E402
 
 SIZE = 2 << 30
 PAUSE_MS = 10000
@@ -39,11 +39,6 @@ def tcp_mem_kib(ns):
             f = line.split()
             return int(f[f.index("mem") + 1]) * PAGE_KIB
     raise AssertionError("no TCP line in sockstat")
-
-
-def tx_at(progress, t_ms):
-    before = [p["tx"] for p in progress if p["t_ms"] <= t_ms]
-    return before[-1] if before else 0
 
 
 def main():

@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kfwdtest import Topology, assert_exact, check, log, run  # noqa: E402
+from kfwdtest import Topology, assert_exact, check, log, run, tx_at  # noqa: E402
 
 SIZE = 1 << 30
 PAUSE_MS = 10000
@@ -25,12 +25,6 @@ def meminfo():
             k, v = line.split(":")
             out[k] = int(v.split()[0])
     return out
-
-
-def tx_at(progress, t_ms):
-    """Bytes the writer had handed to its socket at t_ms (last sample before it)."""
-    before = [p["tx"] for p in progress if p["t_ms"] <= t_ms]
-    return before[-1] if before else 0
 
 
 def main():

@@ -6,49 +6,14 @@ SIGTERM STOPPING=1 and a draining STATUS, then exits 0. Without NOTIFY_SOCKET
 it runs as before (every other test)."""
 import os
 import signal
-import socket
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sdnotify_util import Notify  # noqa: E402
 from kfwdtest import Topology, assert_exact, check, log, run, wait_for  # noqa: E402
 
 SIZE = 4 << 20
 RATE = 2 << 20  # ~2 s: a flow is live while the test looks at STATUS
-
-
-class Notify:
-    """The receiving end of sd_notify: every assignment, in arrival order. A
-    thread reads all the time, as systemd does: a unix datagram socket queues
-    only net.unix.max_dgram_qlen (10) messages, then the sender blocks."""
-
-    def __init__(self, t):
-        self.path = os.path.join(t.tmpdir, "notify.sock")
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.s.bind(self.path)
-        self.s.settimeout(0.1)
-        t.sockets.append(self.s)
-        self.msgs = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        while True:
-            try:
-                data = self.s.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return  # closed at teardown
-            with self.lock:
-                self.msgs.extend(l for l in data.decode().split("\n") if l)
-
-    def drain(self):
-        with self.lock:
-            return list(self.msgs)
-
-    def wait(self, pred, what, timeout=15):
-        return wait_for(lambda: next((m for m in self.drain() if pred(m)), None), timeout, what)
 
 
 def main():

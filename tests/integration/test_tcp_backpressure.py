@@ -7,17 +7,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kfwdtest import Topology, assert_exact, check, log, run  # noqa: E402
+from kfwdtest import Topology, assert_exact, check, log, run, tx_at  # noqa: E402
 
 SIZE = 256 << 20
 PAUSE_MS = 10000
 RSS_SLACK_KIB = 8 * 1024
-
-
-def tx_at(progress, t_ms):
-    """Bytes the writer had handed to its socket at t_ms (last sample before it)."""
-    before = [p["tx"] for p in progress if p["t_ms"] <= t_ms]
-    return before[-1] if before else 0
 
 
 def main():

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kfwdtest import Kfwd, Topology, assert_exact, check, log, run, wait_for  # noqa: E402
+from kfwdtest import Kfwd, Topology, assert_exact, check, log, run, tx_at, wait_for  # noqa: E402
 from tunnel_util import certs, client_conf, server_conf, tunnel_state  # noqa: E402
 
 SIZE = 256 << 20
@@ -20,11 +20,6 @@ PAUSE_MS = 10000
 # 256 KiB send ring and allocator slack. Unbounded buffering would take the
 # whole 256 MiB.
 RSS_SLACK_KIB = 48 * 1024
-
-
-def tx_at(progress, t_ms):
-    before = [p["tx"] for p in progress if p["t_ms"] <= t_ms]
-    return before[-1] if before else 0
 
 
 def main():

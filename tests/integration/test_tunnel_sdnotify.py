@@ -4,42 +4,12 @@ connection attempt has ended, whichever way: (a) with no server, after a
 STATUS saying the tunnel is down and why; (b) with the server up, after a
 STATUS saying it is up (and while it stays up)."""
 import os
-import socket
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sdnotify_util import Notify  # noqa: E402
 from kfwdtest import Kfwd, Topology, check, log, run, wait_for  # noqa: E402
 from tunnel_util import certs, client_conf, server_conf, tunnel_state  # noqa: E402
-
-
-class Notify:
-    """The receiving end of sd_notify, read all the time as systemd does."""
-
-    def __init__(self, t, name):
-        self.path = os.path.join(t.tmpdir, name)
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.s.bind(self.path)
-        self.s.settimeout(0.1)
-        t.sockets.append(self.s)
-        self.msgs = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        while True:
-            try:
-                data = self.s.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return  # closed at teardown
-            with self.lock:
-                self.msgs.extend(l for l in data.decode().split("\n") if l)
-
-    def drain(self):
-        with self.lock:
-            return list(self.msgs)
 
 
 def start_notified(k, n):

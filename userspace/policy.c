@@ -102,3 +102,21 @@ uint64_t policy_bytes_left(const struct conf_listener *lc, uint64_t total)
 		return UINT64_MAX;
 	return total >= (uint64_t)lc->max_bytes ? 0 : (uint64_t)lc->max_bytes - total;
 }
+
+size_t policy_allowance(const struct conf_listener *lc, struct policy_bucket *b, uint64_t now_ms,
+                        uint64_t total, uint64_t moved, size_t want, uint64_t *wait_ms)
+{
+	*wait_ms = 0;
+	uint64_t left = policy_bytes_left(lc, total);
+	if (left < want)
+		want = (size_t)left;
+	if (lc->max_rate_bps <= 0 || want == 0)
+		return want;
+	uint64_t rate = (uint64_t)lc->max_rate_bps;
+	uint64_t tokens = policy_bucket_take(b, rate, now_ms, moved);
+	if (tokens == 0) {
+		*wait_ms = policy_bucket_wait_ms(b, rate, POLICY_RATE_CHUNK);
+		return 0;
+	}
+	return tokens < want ? (size_t)tokens : want;
+}

@@ -8,6 +8,7 @@
 #ifndef KFWD_POLICY_H
 #define KFWD_POLICY_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct conf_listener;
@@ -56,5 +57,16 @@ uint64_t policy_next_ms(const struct policy_state *ps, const struct conf_listene
                         uint64_t now_ms);
 /* Bytes that may still be relayed before max_bytes (UINT64_MAX: no limit). */
 uint64_t policy_bytes_left(const struct conf_listener *lc, uint64_t total);
+/*
+ * How many bytes one direction of a relay may read now, at most want:
+ * max_bytes counts total (both directions), max_rate_bps the direction's
+ * bucket b over moved (its running total). When the bucket is empty,
+ * return 0 and set *wait_ms to the time until POLICY_RATE_CHUNK bytes are
+ * due (the relay leaves the socket unread meanwhile, so its sender's TCP
+ * window closes); else *wait_ms = 0.
+ */
+#define POLICY_RATE_CHUNK 16384
+size_t policy_allowance(const struct conf_listener *lc, struct policy_bucket *b, uint64_t now_ms,
+                        uint64_t total, uint64_t moved, size_t want, uint64_t *wait_ms);
 
 #endif

@@ -18,10 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPT_BUDGET 64 /* accepts per wakeup before yielding to other work */
-#define PUMP_BUDGET   32 /* splice rounds per wakeup before yielding */
+#define ACCEPT_BUDGET   64  /* accepts per wakeup before yielding to other work */
+#define PUMP_BUDGET     32  /* splice rounds per wakeup before yielding */
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE/ENOBUFS/ENOMEM at accept */
-#define RATE_CHUNK      16384 /* max_rate_bps: wait for this many tokens before reading again */
 
 static void conn_timer_cb(struct loop *l, struct loop_timer *t);
 static void conn_pending_cb(struct loop *l, struct loop_pending *p);
@@ -168,21 +167,12 @@ static void rate_timer_cb(struct loop *l, struct loop_timer *t)
  */
 static size_t read_allowance(struct tcp_conn *c, struct dir *d, size_t want)
 {
-	const struct conf_listener *lc = c->lc;
-	uint64_t left = policy_bytes_left(lc, c->up.in + c->down.in);
-	if (left < want)
-		want = (size_t)left;
-	if (lc->max_rate_bps <= 0 || want == 0)
-		return want;
-	uint64_t rate = (uint64_t)lc->max_rate_bps, now = loop_now(c->w->loop);
-	uint64_t tokens = policy_bucket_take(&d->bucket, rate, now, d->in);
-	if (tokens == 0) {
-		if (!loop_timer_armed(&c->rate_timer))
-			loop_timer_set(c->w->loop, &c->rate_timer,
-			               policy_bucket_wait_ms(&d->bucket, rate, RATE_CHUNK));
-		return 0;
-	}
-	return tokens < want ? (size_t)tokens : want;
+	uint64_t wait_ms;
+	size_t n = policy_allowance(c->lc, &d->bucket, loop_now(c->w->loop), c->up.in + c->down.in,
+	                            d->in, want, &wait_ms);
+	if (wait_ms && !loop_timer_armed(&c->rate_timer))
+		loop_timer_set(c->w->loop, &c->rate_timer, wait_ms);
+	return n;
 }
 
 /*
@@ -191,7 +181,7 @@ static size_t read_allowance(struct tcp_conn *c, struct dir *d, size_t want)
  * value naming who failed: TCP_FAIL_SRC or TCP_FAIL_DST.
  */
 static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct dir *d,
-		    uint64_t *bytes)
+                    uint64_t *bytes)
 {
 	for (int round = 0; round < PUMP_BUDGET; round++) {
 		bool progress = false;
@@ -217,7 +207,7 @@ static int pump_dir(struct tcp_conn *c, struct leg *src, struct leg *dst, struct
 		}
 		if (d->inpipe > 0 && dst->wr) {
 			ssize_t n = splice(d->pipe[0], NULL, dst->io.fd, NULL, d->inpipe,
-					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				d->inpipe -= (size_t)n;
 				d->bytes += (uint64_t)n;
@@ -302,7 +292,7 @@ static void conn_backend_failed(struct tcp_conn *c, int reason)
 	ctr_add(&c->wl->ctr->err[reason], 1);
 	char a[ADDR_STRLEN];
 	log_debug("listener %s: backend %s: %s", c->wl->l->name,
-		  addr_format(&c->lc->backends.v[c->backend].a, a), stats_err_name(reason));
+	          addr_format(&c->lc->backends.v[c->backend].a, a), stats_err_name(reason));
 	loop_del(l, &c->be.io);
 	if (c->fast)
 		tcp_fast_backend_drop(c);
@@ -480,7 +470,7 @@ static void conn_init(struct tcp_conn *c, struct wlsn *wl, int cli_fd)
 }
 
 int tcp_relay_adopt(struct wlsn *wl, int cli_fd, int be_fd, const char *early, size_t n,
-		    struct proxy_tunnel *px)
+                    struct proxy_tunnel *px)
 {
 	struct tcp_handover h = {.early = early, .n = n, .cli = {.slot = -1}, .be = {.slot = -1}};
 	return tcp_relay_handover(wl, cli_fd, be_fd, &h, px);
@@ -561,8 +551,9 @@ void tcp_accept_cb(struct loop *l, struct loop_io *io, uint32_t events)
 				 * until a descriptor frees up. Pause accepting for a while. */
 				ctr_add(&wl->ctr->err[ERR_RESOURCE], 1);
 				if (!wl->accept_retry.slot)
-					log_warn("listener %s: accept: %s; pausing accepts for %d ms",
-						 wl->l->name, strerror(errno), ACCEPT_PAUSE_MS);
+					log_warn(
+					    "listener %s: accept: %s; pausing accepts for %d ms",
+					    wl->l->name, strerror(errno), ACCEPT_PAUSE_MS);
 				loop_timer_set(l, &wl->accept_retry, ACCEPT_PAUSE_MS);
 				return;
 			}

@@ -37,7 +37,6 @@
 #define POLL_MAX_MS   64   /* EOF and drain waits: a reader may stall for long */
 #define POLL_ORDER_MS 4    /* order waits: bytes are held and every new one is passed */
 #define FOLD_MS       1000 /* how often live connections' bytes reach the stats */
-#define RATE_CHUNK    16384 /* max_rate_bps: wait for this many tokens before reading again */
 
 enum fast_wait {
 	W_NONE,
@@ -50,16 +49,16 @@ enum fast_wait {
 struct fast_dir {
 	char *buf; /* passed bytes read, not yet written */
 	size_t len, off, cap;
-	uint64_t rbytes;       /* bytes recv()'d from src */
-	uint64_t ubytes;       /* bytes kfwd wrote to dst */
-	uint64_t ok_redir;     /* `redirected` when the order check last passed */
-	uint64_t skip;         /* of rbytes, the request head a proxy consumed (not relayed) */
+	uint64_t rbytes;   /* bytes recv()'d from src */
+	uint64_t ubytes;   /* bytes kfwd wrote to dst */
+	uint64_t ok_redir; /* `redirected` when the order check last passed */
+	uint64_t skip;     /* of rbytes, the request head a proxy consumed (not relayed) */
 	struct policy_bucket bucket; /* max_rate_bps, over redirected + rbytes - skip */
-	uint64_t acct, acct_k; /* bytes (all, kernel-moved) already in the stats */
-	bool fin;              /* src reported RDHUP/HUP: recv() even if nothing was passed */
-	bool more;             /* the last recv() returned bytes: there may be more (or a FIN) */
-	bool eof;              /* src's stream has ended */
-	bool shut;             /* FIN passed on to dst */
+	uint64_t acct, acct_k;       /* bytes (all, kernel-moved) already in the stats */
+	bool fin;                    /* src reported RDHUP/HUP: recv() even if nothing was passed */
+	bool more; /* the last recv() returned bytes: there may be more (or a FIN) */
+	bool eof;  /* src's stream has ended */
+	bool shut; /* FIN passed on to dst */
 	enum fast_wait wait;
 };
 
@@ -177,23 +176,12 @@ static uint64_t way_moved(const struct fast_way *x)
 static size_t way_allowance(const struct fast_way *x)
 {
 	struct tcp_conn *c = x->c;
-	const struct conf_listener *lc = c->lc;
-	size_t want = x->d->cap;
-	uint64_t left = policy_bytes_left(lc, tcp_fast_total(c));
-	if (left < want)
-		want = (size_t)left;
-	if (lc->max_rate_bps <= 0 || want == 0)
-		return want;
-	uint64_t rate = (uint64_t)lc->max_rate_bps;
-	uint64_t tokens =
-	    policy_bucket_take(&x->d->bucket, rate, loop_now(c->w->loop), way_moved(x));
-	if (tokens == 0) {
-		if (!loop_timer_armed(&c->rate_timer))
-			loop_timer_set(c->w->loop, &c->rate_timer,
-			               policy_bucket_wait_ms(&x->d->bucket, rate, RATE_CHUNK));
-		return 0;
-	}
-	return tokens < want ? (size_t)tokens : want;
+	uint64_t wait_ms;
+	size_t n = policy_allowance(c->lc, &x->d->bucket, loop_now(c->w->loop), tcp_fast_total(c),
+	                            way_moved(x), x->d->cap, &wait_ms);
+	if (wait_ms && !loop_timer_armed(&c->rate_timer))
+		loop_timer_set(c->w->loop, &c->rate_timer, wait_ms);
+	return n;
 }
 
 /* Read the next passed bytes. Return 1 on progress, 0 if nothing, TCP_FAIL_SRC on a src error. */

@@ -63,8 +63,7 @@ static __always_inline void sock_insert(struct bpf_sock_ops *skops, struct ops_c
 	st->seq_base = o->snd_nxt;
 	if (tp)
 		st->seq_base = tp->write_seq;
-	st->rcv_seq = o->rcv_nxt;
-	st->rcv_known = 1;
+	st->rcv_seq = o->rcv_nxt; /* the verdict only ever sees sockets inserted here */
 	if (bpf_sock_hash_update(skops, &socks, &o->cookie, BPF_NOEXIST))
 		count(insert_err);
 	else
@@ -231,10 +230,6 @@ static __always_inline long cut_old(struct __sk_buff *skb, struct kfwd_sock *st,
 
 	if (bpf_probe_read_kernel(&seq, sizeof(seq), &cb->seq))
 		return len; /* cannot tell: deliver as before */
-	if (!st->rcv_known) {
-		st->rcv_seq = seq;
-		st->rcv_known = 1;
-	}
 	old = st->rcv_seq - seq;
 	if ((__s32)old <= 0) {
 		st->rcv_seq = seq + len;

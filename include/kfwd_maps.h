@@ -51,7 +51,8 @@
  *   sockops: cookie, seq_base, owner (set at establishment, cleared when an
  *            unclaimed socket closes)
  *   verdict: passed, redirected, pass_segs, redir_segs, bp_segs, redir_fail,
- *            rcv_seq, rcv_known (also set by sockops at insertion)
+ *            rcv_seq (set by sockops at insertion, which every socket
+ *            in the sockhash went through)
  *   kfwd:    owner (claim), peer, peer_slot, flow_id, dir, written, limited,
  *            allow, skipped; seq_base once before pairing (a proxy's own
  *            bytes, see fastpath_skip and fastpath_injected)
@@ -76,7 +77,7 @@ struct kfwd_sock {
 	__u64 allow;      /* with limited: the most bytes the verdict may have redirected */
 	__u64 skipped;    /* of passed, bytes kfwd consumed (a CONNECT head), not counted */
 	__u32 rcv_seq;    /* TCP sequence number of the next byte the verdict has not seen */
-	__u32 rcv_known;  /* rcv_seq is set (at insertion, else by the first skb) */
+	__u32 _pad0;
 };
 
 /* `ports` key: a TCP listener's address as the sockops program sees it. A

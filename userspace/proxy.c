@@ -69,33 +69,57 @@ struct proxy_conn {
 	struct proxy_conn *prev, *next;
 };
 
-static void tunnel_log(const struct proxy_tunnel *t, unsigned status, const char *close_reason,
-                       uint64_t up, uint64_t down, bool spliced)
+void proxy_access_log(const struct proxy_access *a)
 {
 	struct buf b;
 	buf_init(&b);
-	buf_printf(&b, "{\"id\":%llu,\"listener\":", (unsigned long long)t->id);
-	buf_json_str(&b, t->listener);
+	buf_printf(&b, "{\"id\":%llu,\"listener\":", (unsigned long long)a->id);
+	buf_json_str(&b, a->listener);
 	buf_printf(&b, ",\"target\":");
-	buf_json_str(&b, t->target);
-	buf_printf(&b, ",\"status\":%u,\"result\":\"%s\",\"close\":\"%s\"", status,
-	           status == 200 ? "tunnel" : "refused", close_reason);
-	buf_printf(&b, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu",
-	           (unsigned long long)up, (unsigned long long)down,
-	           (unsigned long long)(loop_now(t->loop) - t->start_ms));
-	buf_printf(&b, ",\"path\":\"%s\"", spliced ? "fastpath" : "userspace");
-	if (t->user[0]) {
-		buf_printf(&b, ",\"user\":");
-		buf_json_str(&b, t->user);
+	buf_json_str(&b, a->target);
+	if (a->method) {
+		buf_printf(&b, ",\"method\":");
+		buf_json_str(&b, a->method);
 	}
-	if (t->client[0]) {
+	buf_printf(&b, ",\"status\":%u,\"result\":\"%s\",\"close\":\"%s\"", a->status, a->result,
+	           a->close);
+	if (a->method)
+		buf_printf(&b, ",\"reused\":%s", a->reused ? "true" : "false");
+	buf_printf(&b, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu",
+	           (unsigned long long)a->up, (unsigned long long)a->down,
+	           (unsigned long long)a->duration_ms);
+	buf_printf(&b, ",\"path\":\"%s\"", a->spliced ? "fastpath" : "userspace");
+	if (a->user[0]) {
+		buf_printf(&b, ",\"user\":");
+		buf_json_str(&b, a->user);
+	}
+	if (a->client[0]) {
 		buf_printf(&b, ",\"client\":");
-		buf_json_str(&b, t->client);
+		buf_json_str(&b, a->client);
 	}
 	buf_printf(&b, "}");
 	if (b.data)
 		log_access(b.data);
 	buf_free(&b);
+}
+
+static void tunnel_log(const struct proxy_tunnel *t, unsigned status, const char *close_reason,
+                       uint64_t up, uint64_t down, bool spliced)
+{
+	proxy_access_log(&(struct proxy_access){
+	    .id = t->id,
+	    .listener = t->listener,
+	    .target = t->target,
+	    .status = status,
+	    .result = status == 200 ? "tunnel" : "refused",
+	    .close = close_reason,
+	    .up = up,
+	    .down = down,
+	    .duration_ms = loop_now(t->loop) - t->start_ms,
+	    .spliced = spliced,
+	    .user = t->user,
+	    .client = t->client,
+	});
 }
 
 void proxy_tunnel_end(struct tcp_conn *c, int reason)

@@ -120,32 +120,21 @@ const char *proxy_http_target(const struct http1_msg *m, char *host, size_t host
 static void fwd_log(struct fwd *f, const char *result, const char *close_reason)
 {
 	struct fwd_rec *r = &f->r;
-	struct buf b;
-	buf_init(&b);
-	buf_printf(&b, "{\"id\":%llu,\"listener\":", (unsigned long long)r->id);
-	buf_json_str(&b, f->wl->l->name);
-	buf_printf(&b, ",\"target\":");
-	buf_json_str(&b, r->target);
-	buf_printf(&b, ",\"method\":");
-	buf_json_str(&b, r->method);
-	buf_printf(&b, ",\"status\":%u,\"result\":\"%s\",\"close\":\"%s\",\"reused\":%s", r->status,
-	           result, close_reason, r->reused ? "true" : "false");
-	buf_printf(&b, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu",
-	           (unsigned long long)r->up, (unsigned long long)r->down,
-	           (unsigned long long)(loop_now(f->w->loop) - r->start_ms));
-	buf_printf(&b, ",\"path\":\"userspace\"");
-	if (r->user[0]) {
-		buf_printf(&b, ",\"user\":");
-		buf_json_str(&b, r->user);
-	}
-	if (f->client[0]) {
-		buf_printf(&b, ",\"client\":");
-		buf_json_str(&b, f->client);
-	}
-	buf_printf(&b, "}");
-	if (b.data)
-		log_access(b.data);
-	buf_free(&b);
+	proxy_access_log(&(struct proxy_access){
+	    .id = r->id,
+	    .listener = f->wl->l->name,
+	    .target = r->target,
+	    .method = r->method,
+	    .status = r->status,
+	    .result = result,
+	    .close = close_reason,
+	    .reused = r->reused,
+	    .up = r->up,
+	    .down = r->down,
+	    .duration_ms = loop_now(f->w->loop) - r->start_ms,
+	    .user = r->user,
+	    .client = f->client,
+	});
 }
 
 static void fwd_free_cb(void *arg)

@@ -54,6 +54,21 @@ int proxy_dns(struct worker *w, const struct conf_listener *lc);
  */
 void proxy_answer_close(int fd, unsigned status, const char *why, const char *extra);
 
+/* One access-log record (a CONNECT tunnel, or with method a forwarded request). */
+struct proxy_access {
+	uint64_t id;
+	const char *listener, *target;
+	const char *method; /* NULL: a CONNECT tunnel (no method, no reused) */
+	unsigned status;
+	const char *result, *close;
+	bool reused; /* forwarded: the target connection was reused */
+	uint64_t up, down, duration_ms;
+	bool spliced;              /* path "fastpath", else "userspace" */
+	const char *user, *client; /* "" leaves the field out */
+};
+/* Write a as one JSON line to the access log. */
+void proxy_access_log(const struct proxy_access *a);
+
 /*
  * What follows a client connection from proxy.c to proxy_http.c and back:
  * its fast-path slot (a connect listener's sockets are in the sockhash from

@@ -99,6 +99,13 @@ int thq_flush(struct thq *q, int fd, struct tstream *s)
 	return 0;
 }
 
+void thq_release(struct thq *q, struct tconn *c, int64_t sid)
+{
+	if (q->owed && c)
+		th3_consumed(c, sid, (size_t)q->owed);
+	q->owed = 0;
+}
+
 void thq_free(struct thq *q)
 {
 	free(q->p);
@@ -605,10 +612,7 @@ void thcli_room(struct tstream *s)
 void thcli_stream_gone(struct tstream *s, int why)
 {
 	struct thcli *h = s->http;
-	/* What waits in out is credited now: the stream cannot take it later. */
-	if (h->out.owed && s->c)
-		th3_consumed(s->c, s->sid, (size_t)h->out.owed);
-	h->out.owed = 0;
+	thq_release(&h->out, s->c, s->sid);
 	h->s = NULL;
 	h->gone = why;
 	if (why != TSG_CLEAN && h->resp == HR_DONE && h->req != HQ_DONE)

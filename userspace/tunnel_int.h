@@ -327,6 +327,10 @@ int thq_put(struct thq *q, const void *data, size_t n);
  * Return 0 (EAGAIN included) or -errno. */
 int thq_flush(struct thq *q, int fd, struct tstream *s);
 void thq_free(struct thq *q);
+/* The QUIC stream sid of c is going away: give its peer the credit for what
+ * q still holds now (written later, those bytes could not return it), so
+ * that the connection's window does not shrink for good. */
+void thq_release(struct thq *q, struct tconn *c, int64_t sid);
 /* Set b up for a body of mode (THB_*), len bytes for THB_LENGTH. */
 void thbody_init(struct thbody *b, int mode, uint64_t len);
 /* Move body bytes from in[0..len) into s's up ring as room allows; *used

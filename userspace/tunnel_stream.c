@@ -61,6 +61,9 @@ static void ts_unlink(struct tstream *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	c->nstreams--;
+	/* Bytes still waiting for the TCP socket are written after this; their
+	 * connection credit must not go with the stream. */
+	thq_release(&s->down, c, s->sid);
 	s->c = NULL;
 	if (c->h3 && s->sid >= 0)
 		nghttp3_conn_set_stream_user_data(c->h3, s->sid, NULL);

@@ -552,10 +552,7 @@ void tup_room(struct tstream *s)
 void tup_stream_gone(struct tstream *s, int why)
 {
 	struct tup_req *r = s->http;
-	/* Request bytes still queued get their credit now: the stream is over. */
-	if (r->out.owed && s->c)
-		th3_consumed(s->c, s->sid, (size_t)r->out.owed);
-	r->out.owed = 0;
+	thq_release(&r->out, s->c, s->sid);
 	r->s = NULL;
 	(void)why; /* a connection still held did not finish its exchange: closed */
 	up_free(r);

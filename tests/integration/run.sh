@@ -120,6 +120,8 @@ for t in "${tests[@]}"; do
 		why="exit $rc"
 		((rc == 124 || rc == 137)) && why="timed out after ${per_test}s"
 		printf 'FAIL %-32s %6ss  (%s)\n' "$name" "$dur" "$why"
+		# the failed assertion first: the log dump below can be long
+		grep -E '^[A-Za-z.]*(Error|Exception|Interrupted): ' "$out" | tail -1 | sed 's/^/    why: /'
 		sed 's/^/    | /' "$out"
 	fi
 	stale_cleanup

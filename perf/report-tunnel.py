@@ -98,10 +98,15 @@ def main(raw_path, out_path):
                      "wrk_connections": int(env["M_CONNS"]), "idle_seconds": int(env["M_IDLE"]),
                      "link_delay_ms_each_way": delay, "link_rtt_ms_configured": 2 * delay,
                      "link_rtt_ms_ping": float(env["M_PING"]) if env.get("M_PING") else None,
-                     "kfwd_workers": int(env["M_WORKERS"])},
+                     "kfwd_workers": int(env["M_WORKERS"]),
+                     "loopback_mtu": int(env["M_LO_MTU"]),
+                     "kfwd_transport_extra": env.get("M_TRANSPORT", "")},
         "peer_settings": {
             "kfwd-tunnel": "two kfwd, mutual TLS (test CA), client listeners mode forward (bulk) and "
                            "mode http (requests) via the tunnel; server upstreams.http = nginx",
+            "kfwd-tunnel-bigudp": "as kfwd-tunnel, with tunnel.transport.max_udp_payload = the "
+                                  "loopback MTU - 28 (at most 65507) on both peers: PMTU discovery "
+                                  "climbs to it, as it would on a jumbo-frame link set to 8952",
             "stunnel": "stunnel4 client -> stunnel4 server, TLS 1.3 only, mutual certificate checks "
                        "(verifyChain, checkHost), TCP_NODELAY both sides",
         },
@@ -119,6 +124,7 @@ def main(raw_path, out_path):
 
     print()
     print(f"kfwd QUIC tunnel vs stunnel, {env['M_NPROC']} cores, median of {n} round(s); (x) = ratio to stunnel")
+    print(f"loopback MTU {env['M_LO_MTU']}; kfwd tunnel.transport extra: {env.get('M_TRANSPORT') or '(none)'}")
     heads = ["system", "bulk Gbit/s", "CPU-s/GB", "req/s", "p50 ms", "first req ms", "first req RTTs", "sha256"]
     rows = []
     for s in systems:

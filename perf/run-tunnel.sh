@@ -35,7 +35,16 @@
 #   BENCH_TUN_CONNS [16]      wrk connections
 #   BENCH_TUN_IDLE [10]       seconds idle before the measured request in (c)
 #   BENCH_TUN_DELAY_MS [25]   one-way delay of the link in (c)
-#   BENCH_TUN_SYSTEMS [kfwd-tunnel stunnel]
+#   BENCH_TUN_SYSTEMS [kfwd-tunnel kfwd-tunnel-bigudp stunnel]
+#                             kfwd-tunnel-bigudp: kfwd with max_udp_payload
+#                             set to the largest tsrv's lo takes (MTU - 28),
+#                             what one would set on a jumbo-frame link
+#   BENCH_TUN_MTU [65536]     MTU of tsrv's loopback, where (a) and (b) run:
+#                             1500 or 9000 to see an Ethernet or jumbo-frame
+#                             link's packet sizes (TCP keeps its 64 KiB
+#                             offload segments on lo either way)
+#   BENCH_TUN_TRANSPORT []    more tunnel.transport keys for both kfwd peers,
+#                             e.g. "max_udp_payload = 8952;"
 #   BENCH_WORKERS [2]         kfwd workers
 #   BENCH_MAX_SECONDS [1800]  time budget: no new slot starts after it
 #   BENCH_TUN_OUT [perf/results/<date>-tunnel.json; quick: build/perf/results/<date>-tunnel-quick.json]
@@ -55,7 +64,7 @@ QUICK=${BENCH_QUICK:-0}
 for arg in "$@"; do
 	case $arg in
 	--quick) QUICK=1 ;;
-	-h | --help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument: $arg (see --help)" ;;
 	esac
 done
@@ -67,11 +76,13 @@ SECS=${BENCH_TUN_SECS:-$d_secs}
 CONNS=${BENCH_TUN_CONNS:-16}
 IDLE=${BENCH_TUN_IDLE:-$d_idle}
 DELAY_MS=${BENCH_TUN_DELAY_MS:-25}
+LO_MTU=${BENCH_TUN_MTU:-65536}
+TRANSPORT=${BENCH_TUN_TRANSPORT:-}
 WORKERS=${BENCH_WORKERS:-2}
 MAX_SECONDS=${BENCH_MAX_SECONDS:-1800}
 KEEP=${BENCH_KEEP:-0}
 KFWD=${KFWD:-build/kfwd}
-read -r -a SYSTEMS <<<"${BENCH_TUN_SYSTEMS:-kfwd-tunnel stunnel}"
+read -r -a SYSTEMS <<<"${BENCH_TUN_SYSTEMS:-kfwd-tunnel kfwd-tunnel-bigudp stunnel}"
 
 case $BYTES_SPEC in
 *[kK]) BYTES=$((${BYTES_SPEC%?} << 10)) ;;
@@ -80,7 +91,7 @@ case $BYTES_SPEC in
 *) BYTES=$BYTES_SPEC ;;
 esac 2>/dev/null
 isint "${BYTES:-x}" && ((BYTES >= 1048576)) || die "BENCH_TUN_BYTES must be at least 1M (got '$BYTES_SPEC')"
-for v in ROUNDS SECS CONNS IDLE DELAY_MS WORKERS MAX_SECONDS; do
+for v in ROUNDS SECS CONNS IDLE DELAY_MS WORKERS MAX_SECONDS LO_MTU; do
 	isint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
 done
 ((ROUNDS >= 1 && ROUNDS <= 100)) || die "BENCH_TUN_ROUNDS must be 1..100"
@@ -88,10 +99,12 @@ done
 ((CONNS >= 1 && CONNS <= 1000)) || die "BENCH_TUN_CONNS must be 1..1000"
 ((IDLE <= 600)) || die "BENCH_TUN_IDLE must be 0..600"
 ((DELAY_MS >= 1 && DELAY_MS <= 1000)) || die "BENCH_TUN_DELAY_MS must be 1..1000"
+((LO_MTU >= 1280 && LO_MTU <= 65536)) || die "BENCH_TUN_MTU must be 1280..65536"
+[[ $TRANSPORT != *[\"{}]* ]] || die "BENCH_TUN_TRANSPORT: no quotes or braces, only 'key = value;' pairs"
 ((WORKERS >= 1 && WORKERS <= 64)) || die "BENCH_WORKERS must be 1..64"
 ((${#SYSTEMS[@]} > 0)) || die "BENCH_TUN_SYSTEMS is empty"
 for s in "${SYSTEMS[@]}"; do
-	case $s in kfwd-tunnel | stunnel) ;; *) die "BENCH_TUN_SYSTEMS: unknown system '$s'" ;; esac
+	case $s in kfwd-tunnel | kfwd-tunnel-bigudp | stunnel) ;; *) die "BENCH_TUN_SYSTEMS: unknown system '$s'" ;; esac
 done
 
 DATE=$(date +%F)
@@ -165,6 +178,7 @@ make_namespaces() {
 		NS_MADE+=("$ns")
 		ip -n "$ns" link set lo up
 	done
+	ip -n "$NS_S" link set lo mtu "$LO_MTU" || die "setting tsrv's lo mtu $LO_MTU failed"
 }
 
 # The 50 ms link: udp-impair in twire, TUN devices tl0 in tcli and tsrv.
@@ -278,17 +292,21 @@ VERSION[wrk]=$(wrk -v 2>&1 | head -n1)
 VERSION[nginx]=$(first_line nginx -v)
 VERSION[curl]=$(first_line curl -V)
 
-# kfwd_confs PEER_HOST: server.conf (in tsrv) and client.conf (tsrv for (a)/(b), tcli for (c)).
+# kfwd_confs SYSTEM PEER_HOST: server.conf (in tsrv) and client.conf (tsrv for (a)/(b), tcli for (c)).
+BIG_UDP=$((LO_MTU - 28 > 65507 ? 65507 : LO_MTU - 28))
 kfwd_confs() {
 	# bpffs refuses names with dots (EPERM on pinning): the instance names
 	# carry the peer address with its dots and colons made dashes.
-	local d=$TMP/kfwd-$1 pki=$TMP/pki tag=${1//[.:]/-}
+	local s=$1 d=$TMP/$1-$2 pki=$TMP/pki tag=${2//[.:]/-} tr=$TRANSPORT
+	shift
+	[[ $s == kfwd-tunnel-bigudp ]] && tr="max_udp_payload = $BIG_UDP; $tr" tag=big-$tag
 	mkdir -p "$d"
 	cat >"$d/server.conf" <<-EOF
 		# perf/run-tunnel.sh: tunnel server (tsrv)
 		global = { workers = $WORKERS; control_socket = "$d/server.sock"; instance = "perftun-$$-s-$tag"; shutdown_grace_ms = 0; };
 		tunnel = { role = "server"; bind = "0.0.0.0:$P_QUIC"; peer_name = "client.bench";
-		           tls = { ca = "$pki/ca.pem"; cert = "$pki/server.pem"; key = "$pki/server.key"; }; };
+		           tls = { ca = "$pki/ca.pem"; cert = "$pki/server.pem"; key = "$pki/server.key"; };
+		           transport = { $tr }; };
 		upstreams = { http = "127.0.0.1:$P_HTTP"; allow = ( "127.0.0.1:$P_IPERF" ); };
 		listeners = ( );
 	EOF
@@ -296,7 +314,8 @@ kfwd_confs() {
 		# perf/run-tunnel.sh: tunnel client
 		global = { workers = $WORKERS; control_socket = "$d/client.sock"; instance = "perftun-$$-c-$tag"; shutdown_grace_ms = 0; };
 		tunnel = { role = "client"; peer = "$1:$P_QUIC"; peer_name = "server.bench";
-		           tls = { ca = "$pki/ca.pem"; cert = "$pki/client.pem"; key = "$pki/client.key"; }; };
+		           tls = { ca = "$pki/ca.pem"; cert = "$pki/client.pem"; key = "$pki/client.key"; };
+		           transport = { $tr }; };
 		listeners = (
 		  { name = "bulk"; bind = "127.0.0.1:$P_BULK"; mode = "forward"; via = "tunnel"; target = "127.0.0.1:$P_IPERF"; },
 		  { name = "req"; bind = "127.0.0.1:$P_REQ"; mode = "http"; via = "tunnel"; }
@@ -353,12 +372,12 @@ stunnel_confs() {
 prepare() {
 	local s=$1 h
 	case $s in
-	kfwd-tunnel)
+	kfwd-tunnel | kfwd-tunnel-bigudp)
 		[[ -n $KBIN ]] || { STATUS[$s]="skipped: $KFWD not found (run make)"; return; }
 		for h in 127.0.0.1 $S_IP; do
-			kfwd_confs $h
+			kfwd_confs "$s" $h
 			for f in server client; do
-				"$KBIN" check -c "$TMP/kfwd-$h/$f.conf" >"$TMP/check.out" 2>&1 || {
+				"$KBIN" check -c "$TMP/$s-$h/$f.conf" >"$TMP/check.out" 2>&1 || {
 					STATUS[$s]="skipped: kfwd has no tunnel yet (kfwd check rejects the $f config: $(head -n1 "$TMP/check.out" | sed 's|^[^:]*:||'))"
 					return
 				}
@@ -379,8 +398,8 @@ start_system() {
 	START_ERR=
 	bound "$cns" t $P_BULK && { START_ERR="port $P_BULK already bound"; return 1; }
 	case $s in
-	kfwd-tunnel)
-		d=$TMP/kfwd-$h
+	kfwd-tunnel | kfwd-tunnel-bigudp)
+		d=$TMP/$s-$h
 		start_bg_ns "$TMP/$s-server.log" "$NS_S" "$KBIN" run -c "$d/server.conf" --log-level warn
 		SRV_PID=$BG_LAST
 		wait_bound "$SRV_PID" "$NS_S" u $P_QUIC || rc=$?
@@ -591,7 +610,7 @@ NOTES=
 [[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
 M_START=$START_ISO M_DUR=$((SECONDS - T_START)) M_CMD=$CMDLINE M_QUICK=$QUICK
 M_ROUNDS=$ROUNDS M_BYTES=$BYTES M_SECS=$SECS M_CONNS=$CONNS M_IDLE=$IDLE M_DELAY=$DELAY_MS
-M_PING=$LINK_PING M_WORKERS=$WORKERS M_SYSTEMS="${SYSTEMS[*]}"
+M_PING=$LINK_PING M_WORKERS=$WORKERS M_SYSTEMS="${SYSTEMS[*]}" M_LO_MTU=$LO_MTU M_TRANSPORT=$TRANSPORT
 M_KERNEL=$(uname -r) M_NPROC=$(nproc)
 M_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 M_MEM=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
@@ -600,7 +619,7 @@ M_OS=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
 M_VERSIONS=$(kv VERSION) M_STATUS=$(kv STATUS)
 M_ORDERS=$(printf '%s\n' "${ORDERS[@]}") M_NOTES=$NOTES
 M_IMPAIR=$(cat "$TMP/impair.stats" 2>/dev/null)
-export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_BYTES M_SECS M_CONNS M_IDLE M_DELAY M_PING M_WORKERS \
+export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_BYTES M_SECS M_CONNS M_IDLE M_DELAY M_PING M_WORKERS M_LO_MTU M_TRANSPORT \
 	M_SYSTEMS M_KERNEL M_NPROC M_CPU M_MEM M_OS M_VERSIONS M_STATUS M_ORDERS M_NOTES M_IMPAIR
 mkdir -p "$(dirname "$OUT")"
 "$PY" perf/report-tunnel.py "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }

@@ -295,6 +295,13 @@ static const struct conf_key conf_transport_keys[] = {
      "Autotuning cap of each stream's window; at least `initial_max_stream_data`."},
     {"max_streams", K_INT, 0, X(max_streams), 1, 65536, "1024", NULL,
      "Concurrent requests and connections the peer may carry (bidirectional streams)."},
+    {"max_udp_payload", K_INT, 0, X(max_udp_payload), 1232, 65507, "1452", NULL,
+     "Largest UDP payload the tunnel sends. Packets start at 1200 bytes and path MTU "
+     "discovery (probes that must come back acknowledged; DF set) raises them step by step "
+     "(1452, 8952, 16336, 32720, then this value) up to this size; a size lost three times "
+     "ends the climb. 1452 fits a 1500-byte MTU over IPv4 and IPv6. On a jumbo-frame link "
+     "set 8952 (MTU 9000), on loopback or a virtual link up to 65507; fewer, larger packets "
+     "cost less CPU per byte. Both peers' values apply, each to what it sends."},
     {"udp_rcvbuf", K_INT, 0, X(udp_rcvbuf), 0, 1073741824, "8388608", NULL,
      "Receive buffer of the UDP socket (SO_RCVBUFFORCE, else SO_RCVBUF); 0: the system's "
      "default."},

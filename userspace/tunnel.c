@@ -188,6 +188,9 @@ static void transport(struct tunnel *t, ngtcp2_settings *s, ngtcp2_transport_par
 {
 	const struct conf_transport *tr = &t->tc->transport;
 	ngtcp2_settings_default(s);
+	s->max_tx_udp_payload_size = t->max_udp_payload;
+	s->pmtud_probes = t->probes; /* copied by ngtcp2 */
+	s->pmtud_probeslen = t->nprobes;
 	s->initial_ts = tun_ts();
 	s->initial_rtt = knob(tr->initial_rtt_ms, 100) * NGTCP2_MILLISECONDS;
 	s->cc_algo = tr->cc == CC_RENO  ? NGTCP2_CC_ALGO_RENO
@@ -695,6 +698,7 @@ static void tun_publish(struct tunnel *t)
 		v.rtt_min_us = ci.min_rtt == UINT64_MAX ? 0 : ci.min_rtt / 1000;
 		v.cwnd = ci.cwnd;
 		v.bytes_in_flight = ci.bytes_in_flight;
+		v.udp_payload = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
 	}
 	pthread_mutex_lock(&t->mu);
 	t->view = v;
@@ -831,7 +835,10 @@ int tunnel_new(const struct conf *c, struct tunnel **out)
 	t->rx_more.fn = rx_more_cb;
 	t->flush.fn = flush_cb;
 	t->loop = loop_new();
-	t->txbuf = malloc(TUN_TX_BATCH * NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE + 2048);
+	t->max_udp_payload = knob(c->tunnel.transport.max_udp_payload, 1452);
+	t->nprobes = tun_pmtud_probes(t->max_udp_payload, t->probes, TUN_PMTUD_PROBES);
+	/* a GSO batch plus the packet that did not fit in it */
+	t->txbuf = malloc(TUN_GSO_MAX + t->max_udp_payload);
 	t->rxbuf = malloc(TUN_RX_BUF);
 	int err = -ENOMEM;
 	if (!t->loop || !t->txbuf || !t->rxbuf)

@@ -29,6 +29,7 @@ struct tunnel_view {
 	char last_error[256]; /* why the last connection failed or ended; "" if none */
 	uint64_t rtt_smoothed_us, rtt_min_us;
 	uint64_t cwnd, bytes_in_flight;
+	uint64_t udp_payload; /* the path's UDP payload size now (PMTU discovery) */
 	uint64_t streams_open, streams_total, streams_refused;
 	uint64_t connects, reconnects; /* handshakes completed; attempts after the first */
 	uint64_t bytes_tx, bytes_rx;   /* UDP payload bytes sent and received */

@@ -22,11 +22,13 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-#define TUN_SCID_LEN  18           /* bytes of our connection IDs */
-#define TUN_UP_CAP    (256u << 10) /* TCP -> QUIC ring per stream (power of two) */
-#define TUN_TX_BATCH  10           /* datagrams per GSO send */
-#define TUN_RX_BUF    (64u << 10)  /* one GRO super-datagram */
-#define TUN_MAX_CONNS 8            /* server: live connections at once */
+#define TUN_SCID_LEN     18           /* bytes of our connection IDs */
+#define TUN_UP_CAP       (256u << 10) /* TCP -> QUIC ring per stream (power of two) */
+#define TUN_TX_BATCH     10           /* datagrams per GSO send */
+#define TUN_GSO_MAX      65000u       /* bytes per GSO send (one IP datagram's worth) */
+#define TUN_PMTUD_PROBES 10           /* sizes PMTU discovery may try */
+#define TUN_RX_BUF       (64u << 10)  /* one GRO super-datagram */
+#define TUN_MAX_CONNS    8            /* server: live connections at once */
 
 enum tconn_state { TC_HANDSHAKE, TC_UP, TC_CLOSING, TC_DEAD };
 
@@ -182,6 +184,9 @@ struct tunnel {
 	bool pktinfo; /* server on a wildcard address: answer from the address each peer used */
 	bool gso, gro;
 	uint8_t *txbuf, *rxbuf;
+	size_t max_udp_payload;            /* transport.max_udp_payload */
+	uint16_t probes[TUN_PMTUD_PROBES]; /* PMTU discovery's sizes, ascending at the end */
+	size_t nprobes;
 	struct tconn *conns;
 	struct tconn *client;        /* client: the connection, NULL when down */
 	struct loop_timer reconnect; /* client: next attempt */
@@ -206,6 +211,7 @@ struct tunnel {
 
 /* ---- tunnel_io.c ---- */
 uint64_t tun_ts(void); /* ngtcp2 timestamp (ns, monotonic) */
+size_t tun_pmtud_probes(size_t max, uint16_t *out, size_t cap);
 /* A UDP socket with the tunnel's options. Return fd or -errno. */
 int tio_socket(struct tunnel *t, int family);
 /* Send what the connection has to send (streams, acks), re-arm its timer. On

@@ -30,6 +30,24 @@ uint64_t tun_ts(void)
 	return (uint64_t)ts.tv_sec * NGTCP2_SECONDS + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The UDP payload sizes PMTU discovery tries, in order, up to max: ngtcp2's
+ * own list for common tunnelled and PPPoE paths, then Ethernet, jumbo frames
+ * and larger (loopback, some virtual links), then max itself. A size that is
+ * lost three times ends the climb. Return how many were written to out.
+ */
+size_t tun_pmtud_probes(size_t max, uint16_t *out, size_t cap)
+{
+	static const uint16_t ladder[] = {1406, 1342, 1232, 1444, 1452, 8952, 16336, 32720};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(ladder) / sizeof(ladder[0]) && n < cap; i++)
+		if (ladder[i] <= max)
+			out[n++] = ladder[i];
+	if (n < cap && (!n || out[n - 1] < max) && max > NGTCP2_MAX_UDP_PAYLOAD_SIZE)
+		out[n++] = (uint16_t)max;
+	return n;
+}
+
 int tio_socket(struct tunnel *t, int family)
 {
 	const struct conf_transport *tr = &t->tc->transport;
@@ -165,13 +183,16 @@ int tconn_write(struct tconn *c)
 	if (c->state >= TC_CLOSING)
 		return 0;
 	uint64_t ts = tun_ts();
+	/* Room for the largest packet (a PMTU probe); batches sized by the path's. */
 	size_t mtu = ngtcp2_conn_get_max_tx_udp_payload_size(c->conn);
-	size_t quantum = ngtcp2_conn_get_send_quantum(c->conn) / mtu;
+	size_t quantum = ngtcp2_conn_get_send_quantum(c->conn) /
+	                 ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
 	size_t maxseg = t->gso ? TUN_TX_BATCH : 1;
 	if (quantum < maxseg)
 		maxseg = quantum ? quantum : 1;
 	uint8_t *base = t->txbuf, *p = base;
-	size_t nseg = 0, seglen = 0;
+	size_t nseg = 0, seglen = 0, lim = 1; /* lim: segments this batch may hold */
+	size_t npkts = 0;                     /* written in this call, of maxseg */
 	int becn = 0;
 	ngtcp2_path_storage ps;
 	ngtcp2_path_storage_zero(&ps);
@@ -218,7 +239,8 @@ int tconn_write(struct tconn *c)
 		if (nw == 0)
 			break;
 		if (nseg && ((size_t)nw > seglen || pi.ecn != becn)) {
-			/* A GSO batch is equal segments (the last may be shorter), one ECN mark. */
+			/* A GSO batch is equal segments (the last may be shorter), one ECN
+			 * mark, at most one IP datagram's worth of bytes. */
 			tio_send(c, base, (size_t)(p - base), seglen, nseg, becn);
 			memmove(base, p, (size_t)nw);
 			p = base;
@@ -227,11 +249,15 @@ int tconn_write(struct tconn *c)
 		if (!nseg) {
 			seglen = (size_t)nw;
 			becn = pi.ecn;
+			lim = TUN_GSO_MAX / seglen < maxseg ? TUN_GSO_MAX / seglen : maxseg;
+			if (!lim)
+				lim = 1;
 		}
 		p += nw;
 		nseg++;
-		if ((size_t)nw < seglen || nseg >= maxseg) {
-			bool full = nseg >= maxseg;
+		npkts++;
+		if ((size_t)nw < seglen || nseg >= lim || npkts >= maxseg) {
+			bool full = npkts >= maxseg;
 			tio_send(c, base, (size_t)(p - base), seglen, nseg, becn);
 			p = base;
 			nseg = 0;

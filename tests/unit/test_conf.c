@@ -1065,6 +1065,7 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "max_window",
 	    "max_stream_window",
 	    "max_streams",
+	    "max_udp_payload",
 	    "udp_rcvbuf",
 	    "udp_sndbuf",
 	    "gso",

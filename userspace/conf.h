@@ -150,6 +150,7 @@ struct conf_transport {
 	int max_stream_window;       /* per-stream window autotuning cap */
 	int max_streams;             /* concurrent bidirectional streams the peer may open */
 	int max_udp_payload;         /* largest UDP payload PMTU discovery may reach */
+	int stream_buffer;           /* per-stream TCP -> QUIC buffer (unacked bytes) */
 	int udp_rcvbuf;
 	int udp_sndbuf;
 	bool gso;

@@ -302,6 +302,12 @@ static const struct conf_key conf_transport_keys[] = {
      "ends the climb. 1452 fits a 1500-byte MTU over IPv4 and IPv6. On a jumbo-frame link "
      "set 8952 (MTU 9000), on loopback or a virtual link up to 65507; fewer, larger packets "
      "cost less CPU per byte. Both peers' values apply, each to what it sends."},
+    {"stream_buffer", K_INT, 0, X(stream_buffer), 262144, 67108864, "4194304", NULL,
+     "Most bytes one stream reads from its TCP socket ahead of the peer's acknowledgements "
+     "(rounded up to a power of two); they stay buffered until acked, so one stream moves "
+     "at most this much per round trip. A stream starts with 256 KiB and doubles its buffer, "
+     "up to this size, each time the tunnel empties a full one; a stalled tunnel never "
+     "grows it. While the buffer is full the TCP socket is not read."},
     {"udp_rcvbuf", K_INT, 0, X(udp_rcvbuf), 0, 1073741824, "8388608", NULL,
      "Receive buffer of the UDP socket (SO_RCVBUFFORCE, else SO_RCVBUF); 0: the system's "
      "default."},

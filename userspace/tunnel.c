@@ -836,6 +836,8 @@ int tunnel_new(const struct conf *c, struct tunnel **out)
 	t->flush.fn = flush_cb;
 	t->loop = loop_new();
 	t->max_udp_payload = knob(c->tunnel.transport.max_udp_payload, 1452);
+	for (t->up_cap = 262144; t->up_cap < knob(c->tunnel.transport.stream_buffer, 4 << 20);)
+		t->up_cap <<= 1;
 	t->nprobes = tun_pmtud_probes(t->max_udp_payload, t->probes, TUN_PMTUD_PROBES);
 	/* a GSO batch plus the packet that did not fit in it */
 	t->txbuf = malloc(TUN_GSO_MAX + t->max_udp_payload);

@@ -23,7 +23,7 @@
 #include <wolfssl/ssl.h>
 
 #define TUN_SCID_LEN     18           /* bytes of our connection IDs */
-#define TUN_UP_CAP       (256u << 10) /* TCP -> QUIC ring per stream (power of two) */
+#define TS_UP_START      (256u << 10) /* TCP -> QUIC ring of a new stream */
 #define TUN_TX_BATCH     10           /* datagrams per GSO send */
 #define TUN_GSO_MAX      65000u       /* bytes per GSO send (one IP datagram's worth) */
 #define TUN_PMTUD_PROBES 10           /* sizes PMTU discovery may try */
@@ -83,7 +83,9 @@ struct tstream {
 	struct loop_io io;                  /* the TCP socket, fd -1 once closed */
 	struct loop_timer timer;            /* request head / dial deadline */
 	struct conf_listener *lc;           /* client side */
-	uint8_t *up;                        /* TCP -> QUIC ring, TUN_UP_CAP bytes */
+	uint8_t *up;                        /* TCP -> QUIC ring, upcap bytes */
+	size_t upcap;                       /* a power of two, TS_UP_START up to t->up_cap */
+	bool grow;                          /* full: double the ring once it is empty */
 	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
 	bool tcp_eof, fin_given, blocked;   /* tcp_eof: no byte follows those in the ring */
 	struct thq down;                    /* QUIC -> TCP bytes waiting for the socket */
@@ -184,6 +186,7 @@ struct tunnel {
 	bool pktinfo; /* server on a wildcard address: answer from the address each peer used */
 	bool gso, gro;
 	uint8_t *txbuf, *rxbuf;
+	size_t up_cap;                     /* transport.stream_buffer, rounded up to 2^n */
 	size_t max_udp_payload;            /* transport.max_udp_payload */
 	uint16_t probes[TUN_PMTUD_PROBES]; /* PMTU discovery's sizes, ascending at the end */
 	size_t nprobes;

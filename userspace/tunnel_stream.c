@@ -129,11 +129,13 @@ void tstream_free(struct tstream *s, bool rst)
 struct tstream *tstream_new(struct tunnel *t, int kind)
 {
 	struct tstream *s = calloc(1, sizeof(*s));
-	if (!s || !(s->up = malloc(TUN_UP_CAP))) {
+	size_t cap = t->up_cap < TS_UP_START ? t->up_cap : TS_UP_START;
+	if (!s || !(s->up = malloc(cap))) {
 		free(s);
 		return NULL;
 	}
 	s->t = t;
+	s->upcap = cap;
 	s->kind = kind;
 	s->sid = -1;
 	s->io.fd = -1;
@@ -208,8 +210,8 @@ nghttp3_ssize tstream_read_data(nghttp3_conn *h3, int64_t sid, nghttp3_vec *vec,
 		s->blocked = true;
 		return NGHTTP3_ERR_WOULDBLOCK;
 	}
-	size_t pos = (size_t)(s->up_sent & (TUN_UP_CAP - 1));
-	size_t first = TUN_UP_CAP - pos < avail ? TUN_UP_CAP - pos : (size_t)avail;
+	size_t pos = (size_t)(s->up_sent & (s->upcap - 1));
+	size_t first = s->upcap - pos < avail ? s->upcap - pos : (size_t)avail;
 	size_t n = 0;
 	vec[n++] = (nghttp3_vec){.base = s->up + pos, .len = first};
 	if (first < avail && veccnt > 1)
@@ -235,15 +237,15 @@ static void ts_resume(struct tstream *s)
 
 size_t tstream_up_room(const struct tstream *s)
 {
-	return TUN_UP_CAP - (size_t)(s->up_tail - s->up_head);
+	return s->upcap - (size_t)(s->up_tail - s->up_head);
 }
 
 void tstream_up_put(struct tstream *s, const void *data, size_t n)
 {
 	const uint8_t *d = data;
 	while (n) {
-		size_t pos = (size_t)(s->up_tail & (TUN_UP_CAP - 1));
-		size_t k = TUN_UP_CAP - pos < n ? TUN_UP_CAP - pos : n;
+		size_t pos = (size_t)(s->up_tail & (s->upcap - 1));
+		size_t k = s->upcap - pos < n ? s->upcap - pos : n;
 		memcpy(s->up + pos, d, k);
 		s->up_tail += k;
 		d += k;
@@ -263,12 +265,17 @@ static int ts_read_up(struct tstream *s)
 {
 	while (!s->tcp_eof && s->io.fd >= 0) {
 		uint64_t used = s->up_tail - s->up_head;
-		if (used == TUN_UP_CAP)
-			return 0; /* resumed by tstream_acked */
-		size_t pos = (size_t)(s->up_tail & (TUN_UP_CAP - 1));
-		size_t freeb = TUN_UP_CAP - (size_t)used;
+		if (used == s->upcap) {
+			/* Resumed by tstream_acked. A ring the tunnel fills and empties
+			 * is too small for the path: double it once it is empty (no
+			 * byte of it is then referenced by ngtcp2 or nghttp3). */
+			s->grow = s->upcap < s->t->up_cap;
+			return 0;
+		}
+		size_t pos = (size_t)(s->up_tail & (s->upcap - 1));
+		size_t freeb = s->upcap - (size_t)used;
 		struct iovec iov[2] = {
-		    {s->up + pos, TUN_UP_CAP - pos < freeb ? TUN_UP_CAP - pos : freeb}, {s->up, 0}};
+		    {s->up + pos, s->upcap - pos < freeb ? s->upcap - pos : freeb}, {s->up, 0}};
 		iov[1].iov_len = freeb - iov[0].iov_len;
 		ssize_t n = readv(s->io.fd, iov, iov[1].iov_len ? 2 : 1);
 		if (n > 0) {
@@ -289,14 +296,34 @@ static int ts_read_up(struct tstream *s)
 	return 0;
 }
 
+/* The ring is empty and was found too small: double it. */
+static void ts_grow(struct tstream *s)
+{
+	uint8_t *p = malloc(s->upcap * 2);
+	if (p) {
+		free(s->up);
+		s->up = p;
+		s->upcap *= 2;
+		log_debug("tunnel: stream %lld: send buffer now %zu KiB", (long long)s->sid,
+		          s->upcap >> 10);
+	}
+	s->grow = false;
+}
+
 void tstream_acked(struct tstream *s, uint64_t n)
 {
-	bool was_full = s->up_tail - s->up_head == TUN_UP_CAP;
+	bool was_full = s->up_tail - s->up_head == s->upcap;
 	s->up_head += n;
 	if (s->kind == TS_HTTP && s->http)
 		thcli_room(s);
 	else if (s->kind == TS_HTTP_SERVER && s->http)
 		tup_room(s);
+	if (s->grow) {
+		if (s->up_head != s->up_tail)
+			return; /* reading waits until the ring is empty */
+		ts_grow(s);
+		was_full = true;
+	}
 	if (was_full && s->phase == TP_RELAY && ts_read_up(s))
 		tstream_reset(s);
 }
@@ -671,8 +698,8 @@ static void ts_client_request(struct tstream *s)
 	 * one. Bytes read behind the head go into the up ring: never read more
 	 * than it holds, whatever header_limit allows. */
 	size_t cap = (size_t)s->lc->header_limit + 1;
-	if (cap > TUN_UP_CAP)
-		cap = TUN_UP_CAP;
+	if (cap > s->upcap)
+		cap = s->upcap;
 	if (!s->head && !(s->head = malloc(cap))) {
 		tstream_free(s, true);
 		return;

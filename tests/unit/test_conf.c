@@ -1066,6 +1066,7 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "max_stream_window",
 	    "max_streams",
 	    "max_udp_payload",
+	    "stream_buffer",
 	    "udp_rcvbuf",
 	    "udp_sndbuf",
 	    "gso",

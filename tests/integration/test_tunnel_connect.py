@@ -19,19 +19,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE = 8 << 20
 PROXY = "10.77.1.1:3129"
 
-RAW = """
-import socket, sys
-s = socket.create_connection(("10.77.1.1", 3129), timeout=20)
-s.sendall(sys.argv[1].encode().decode("unicode_escape").encode("latin1"))
-r = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    r += b
-sys.stdout.write(r.decode("latin1"))
-"""
-
 
 def connect(t, target, *args):
     c = t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), PROXY, target,
@@ -43,10 +30,13 @@ def connect(t, target, *args):
 
 
 def raw(t, request):
-    p = t.client.popen(["python3", "-c", RAW, request])
+    """Send request (its \\r\\n escapes decoded); return all the proxy answers until it closes."""
+    p = t.client.popen(["python3", os.path.join(HERE, "http_tunnel_client.py"), "raw", PROXY,
+                        request])
     check(p.wait(30) == 0, "raw client: %s" % p.stderr_tail())
-    p._t.join(10)  # the stdout reader thread has every line
-    return "\n".join(p.lines)
+    out = p.json_lines()
+    check(len(out) == 1, "raw client output %s" % out)
+    return out[0]["text"]
 
 
 def main():

@@ -178,12 +178,8 @@ static void callbacks(ngtcp2_callbacks *cb, bool server)
 	};
 }
 
-static uint64_t knob(int v, uint64_t def)
-{
-	return v > 0 ? (uint64_t)v : def;
-}
-
-/* Settings and transport parameters from tunnel.transport. */
+/* Settings and transport parameters from tunnel.transport (the config loader
+ * filled in every default; the schema's ranges keep the values positive). */
 static void transport(struct tunnel *t, ngtcp2_settings *s, ngtcp2_transport_params *p)
 {
 	const struct conf_transport *tr = &t->tc->transport;
@@ -192,23 +188,23 @@ static void transport(struct tunnel *t, ngtcp2_settings *s, ngtcp2_transport_par
 	s->pmtud_probes = t->probes; /* copied by ngtcp2 */
 	s->pmtud_probeslen = t->nprobes;
 	s->initial_ts = tun_ts();
-	s->initial_rtt = knob(tr->initial_rtt_ms, 100) * NGTCP2_MILLISECONDS;
+	s->initial_rtt = (uint64_t)tr->initial_rtt_ms * NGTCP2_MILLISECONDS;
 	s->cc_algo = tr->cc == CC_RENO  ? NGTCP2_CC_ALGO_RENO
 	             : tr->cc == CC_BBR ? NGTCP2_CC_ALGO_BBR
 	                                : NGTCP2_CC_ALGO_CUBIC;
-	s->max_window = knob(tr->max_window, 64 << 20);
-	s->max_stream_window = knob(tr->max_stream_window, 16 << 20);
-	s->handshake_timeout = knob(tr->handshake_timeout_ms, 10000) * NGTCP2_MILLISECONDS;
+	s->max_window = (uint64_t)tr->max_window;
+	s->max_stream_window = (uint64_t)tr->max_stream_window;
+	s->handshake_timeout = (uint64_t)tr->handshake_timeout_ms * NGTCP2_MILLISECONDS;
 	ngtcp2_transport_params_default(p);
-	uint64_t sw = knob(tr->initial_max_stream_data, 1 << 20);
+	uint64_t sw = (uint64_t)tr->initial_max_stream_data;
 	p->initial_max_stream_data_bidi_local = sw;
 	p->initial_max_stream_data_bidi_remote = sw;
 	p->initial_max_stream_data_uni = sw;
-	p->initial_max_data = knob(tr->initial_max_data, 16 << 20);
+	p->initial_max_data = (uint64_t)tr->initial_max_data;
 	/* Only the client opens request streams; both open 3 unidirectional ones. */
-	p->initial_max_streams_bidi = t->server ? knob(tr->max_streams, 1000) : 0;
+	p->initial_max_streams_bidi = t->server ? (uint64_t)tr->max_streams : 0;
 	p->initial_max_streams_uni = 16;
-	p->max_idle_timeout = knob(tr->max_idle_timeout_ms, 30000) * NGTCP2_MILLISECONDS;
+	p->max_idle_timeout = (uint64_t)tr->max_idle_timeout_ms * NGTCP2_MILLISECONDS;
 }
 
 static struct tconn *tconn_alloc(struct tunnel *t)
@@ -345,7 +341,7 @@ static void client_attempt_failed(struct tunnel *t)
 	log_warn("tunnel: connect to %s failed: %s", t->tc->peer, t->last_error);
 	tun_set_state(t, "down"); /* before READY: systemd shows why at once */
 	client_attempt_done(t);
-	loop_timer_set(t->loop, &t->reconnect, knob(t->tc->transport.connect_interval_ms, 1000));
+	loop_timer_set(t->loop, &t->reconnect, (uint64_t)t->tc->transport.connect_interval_ms);
 }
 
 static void client_resolved(struct tunnel *t, int err, const struct addr *peer, const char *why)
@@ -414,7 +410,7 @@ static void tconn_close_now(struct tconn *c, bool send_close)
 	client_attempt_done(t);
 	if (!t->draining)
 		loop_timer_set(t->loop, &t->reconnect,
-		               knob(t->tc->transport.connect_interval_ms, 1000));
+		               (uint64_t)t->tc->transport.connect_interval_ms);
 }
 
 static void tconn_close_deferred(void *arg)
@@ -835,8 +831,8 @@ int tunnel_new(const struct conf *c, struct tunnel **out)
 	t->rx_more.fn = rx_more_cb;
 	t->flush.fn = flush_cb;
 	t->loop = loop_new();
-	t->max_udp_payload = knob(c->tunnel.transport.max_udp_payload, 1452);
-	for (t->up_cap = 262144; t->up_cap < knob(c->tunnel.transport.stream_buffer, 4 << 20);)
+	t->max_udp_payload = (size_t)c->tunnel.transport.max_udp_payload;
+	for (t->up_cap = TS_UP_START; t->up_cap < (size_t)c->tunnel.transport.stream_buffer;)
 		t->up_cap <<= 1;
 	t->nprobes = tun_pmtud_probes(t->max_udp_payload, t->probes, TUN_PMTUD_PROBES);
 	/* a GSO batch plus the packet that did not fit in it */

@@ -17,8 +17,9 @@ SIZE = 256 << 20
 PAUSE_MS = 10000
 # What one stalled stream may hold, at most: the stream window the receiver
 # granted (max_stream_window, 32 MiB by default, not reached here) plus the
-# 256 KiB send ring and allocator slack. Unbounded buffering would take the
-# whole 256 MiB.
+# send ring (256 KiB, grown up to transport.stream_buffer, 4 MiB, while the
+# stream ran at full speed before the stall) and allocator slack. Unbounded
+# buffering would take the whole 256 MiB.
 RSS_SLACK_KIB = 48 * 1024
 
 

@@ -94,21 +94,44 @@ static inline int read_all(int fd, char *p, size_t len)
 	return 0;
 }
 
-/* Keep one latency sample in the growing array *v (n used, cap allocated),
- * at most LAT_SAMPLES_MAX; beyond that, or without memory, it is dropped. */
+/* Latency samples in ns: v[0..n), cap allocated. */
+struct lats {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+/* Keep one sample, at most LAT_SAMPLES_MAX; beyond that, or without memory,
+ * it is dropped. */
 #define LAT_SAMPLES_MAX (4u << 20)
-static inline void lat_add(uint64_t **v, size_t *n, size_t *cap, uint64_t ns)
+static inline void lat_add(struct lats *l, uint64_t ns)
 {
-	if (*n == *cap && *cap < LAT_SAMPLES_MAX) {
-		size_t nc = *cap ? *cap * 2 : 65536;
-		uint64_t *nv = realloc(*v, nc * sizeof(uint64_t));
+	if (l->n == l->cap && l->cap < LAT_SAMPLES_MAX) {
+		size_t nc = l->cap ? l->cap * 2 : 65536;
+		uint64_t *nv = realloc(l->v, nc * sizeof(uint64_t));
 		if (nv) {
-			*v = nv;
-			*cap = nc;
+			l->v = nv;
+			l->cap = nc;
 		}
 	}
-	if (*n < *cap)
-		(*v)[(*n)++] = ns;
+	if (l->n < l->cap)
+		l->v[l->n++] = ns;
+}
+
+/* Move part's samples to the end of all (part is left empty). -1 without memory. */
+static inline int lat_join(struct lats *all, struct lats *part)
+{
+	if (part->n) {
+		uint64_t *nv = realloc(all->v, (all->n + part->n) * sizeof(uint64_t));
+		if (!nv)
+			return -1;
+		memcpy(nv + all->n, part->v, part->n * sizeof(uint64_t));
+		all->v = nv;
+		all->n += part->n;
+		all->cap = all->n;
+	}
+	free(part->v);
+	*part = (struct lats){0};
+	return 0;
 }
 
 static inline int cmp_u64(const void *a, const void *b)

@@ -126,8 +126,7 @@ static int do_connect(int fd, char *status, char *extra, size_t extra_cap, size_
 
 struct rwk {
 	pthread_t t;
-	uint64_t *lat;
-	size_t n, cap;
+	struct lats lat;
 	uint64_t tunnels, errors, refused;
 	int first_errno;
 	char first_what[16];
@@ -201,7 +200,7 @@ static void *rate_run(void *arg)
 		if (t1 > g_deadline) /* finished after the end: not counted */
 			break;
 		w->tunnels++;
-		lat_add(&w->lat, &w->n, &w->cap, t1 - t0);
+		lat_add(&w->lat, t1 - t0);
 	}
 out:
 	free(req);
@@ -220,34 +219,26 @@ static int cmd_rate(int k, double dur)
 			return 1;
 		}
 	uint64_t tunnels = 0, errors = 0, refused = 0;
-	size_t n = 0;
 	const struct rwk *fw = NULL;
 	for (int i = 0; i < k; i++) {
 		pthread_join(w[i].t, NULL);
 		tunnels += w[i].tunnels;
 		errors += w[i].errors;
 		refused += w[i].refused;
-		n += w[i].n;
 		if (w[i].errors && !fw)
 			fw = &w[i];
 	}
 	double secs = (double)(now_ns() - start) / 1e9;
-	uint64_t *all = malloc((n ? n : 1) * sizeof(uint64_t));
-	if (!all)
-		return 1;
-	size_t off = 0;
-	for (int i = 0; i < k; i++) {
-		if (w[i].n)
-			memcpy(all + off, w[i].lat, w[i].n * sizeof(uint64_t));
-		off += w[i].n;
-		free(w[i].lat);
-	}
-	qsort(all, n, sizeof(uint64_t), cmp_u64);
+	struct lats all = {0};
+	for (int i = 0; i < k; i++)
+		if (lat_join(&all, &w[i].lat))
+			return 1;
+	qsort(all.v, all.n, sizeof(uint64_t), cmp_u64);
 	printf("{\"tunnels\":%llu,\"errors\":%llu,\"refused\":%llu,\"secs\":%.3f,\"rate\":%.1f,"
 	       "\"p50_us\":%.1f,\"p99_us\":%.1f",
 	       (unsigned long long)tunnels, (unsigned long long)errors, (unsigned long long)refused,
-	       secs, (double)tunnels / dur, pct_us(all, n, 50), pct_us(all, n, 99));
-	free(all);
+	       secs, (double)tunnels / dur, pct_us(all.v, all.n, 50), pct_us(all.v, all.n, 99));
+	free(all.v);
 	char first[160] = "";
 	if (fw) {
 		if (fw->first_status[0])

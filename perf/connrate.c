@@ -25,8 +25,7 @@
 
 struct wk {
 	pthread_t t;
-	uint64_t *lat;
-	size_t n, cap;
+	struct lats lat;
 	uint64_t conns, errors;
 	int first_errno;
 	char first_what[16];
@@ -77,7 +76,7 @@ static void *run(void *arg)
 		if (t1 > g_deadline) /* finished after the end: not counted */
 			break;
 		w->conns++;
-		lat_add(&w->lat, &w->n, &w->cap, t1 - t0);
+		lat_add(&w->lat, t1 - t0);
 	}
 	free(req);
 	free(resp);
@@ -113,14 +112,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	uint64_t conns = 0, errors = 0;
-	size_t n = 0;
 	const char *fw = NULL;
 	int fe = 0;
 	for (int i = 0; i < k; i++) {
 		pthread_join(w[i].t, NULL);
 		conns += w[i].conns;
 		errors += w[i].errors;
-		n += w[i].n;
 		if (w[i].errors && !fw) {
 			fw = w[i].first_what;
 			fe = w[i].first_errno;
@@ -129,20 +126,15 @@ int main(int argc, char **argv)
 	double secs = (double)(now_ns() - start) / 1e9;
 	if (secs < dur)
 		secs = dur;
-	uint64_t *all = malloc((n ? n : 1) * sizeof(uint64_t));
-	if (!all)
-		return 1;
-	size_t off = 0;
-	for (int i = 0; i < k; i++) {
-		if (w[i].n)
-			memcpy(all + off, w[i].lat, w[i].n * sizeof(uint64_t));
-		off += w[i].n;
-	}
-	qsort(all, n, sizeof(uint64_t), cmp_u64);
+	struct lats all = {0};
+	for (int i = 0; i < k; i++)
+		if (lat_join(&all, &w[i].lat))
+			return 1;
+	qsort(all.v, all.n, sizeof(uint64_t), cmp_u64);
 	printf("{\"conns\":%llu,\"errors\":%llu,\"secs\":%.3f,\"rate\":%.1f,\"p50_us\":%.1f,"
 	       "\"p99_us\":%.1f",
 	       (unsigned long long)conns, (unsigned long long)errors, secs, (double)conns / dur,
-	       pct_us(all, n, 50), pct_us(all, n, 99));
+	       pct_us(all.v, all.n, 50), pct_us(all.v, all.n, 99));
 	if (fw)
 		printf(",\"first_error\":\"%s: %s\"", fw, fe ? strerror(fe) : "closed by peer");
 	printf("}\n");

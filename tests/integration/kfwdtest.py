@@ -196,6 +196,15 @@ class Proc:
     def stderr_tail(self, n=40):
         return "\n".join(self.stderr_text().splitlines()[-n:])
 
+    def one_json(self, timeout):
+        """Wait for exit (bounded); check exit code 0 and exactly one JSON line
+        on stdout, and return that line (the helper clients' contract)."""
+        rc = self.wait(timeout)
+        out = self.json_lines()
+        check(rc == 0 and len(out) == 1, "%s: exit %s, output %s, %s" % (
+            self.name, rc, out, self.stderr_tail()))
+        return out[0]
+
     def json_lines(self):
         out = []
         with self._cv:
@@ -249,6 +258,12 @@ class Netns:
 
     def popen(self, args, name=None, env=None):
         return Proc(self.topo, self.cmd(args), name or "%s-%s" % (self.role, os.path.basename(args[0])), env)
+
+    def connect_client(self, proxy, target, *args, name=None):
+        """tests/integration/connect_client.py here: CONNECT target through proxy
+        (its options in args); read the result with one_json."""
+        return self.popen(["python3", os.path.join(HERE, "connect_client.py"), proxy, target] +
+                          [str(a) for a in args], name=name)
 
     def peer(self, *args, name=None):
         p = Peer(self.topo, self.cmd([PEER] + [str(a) for a in args]),

@@ -10,18 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kfwdtest import Topology, check, log, run  # noqa: E402
 
 SIZE = 64 << 20
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def tunnel(t, target, *args):
     srv = t.backend.peer("server", "--listen", target, "--conns", 1, "--send", SIZE, "--seed", 1001,
                          "--timeout", 120000).wait_listening()
-    cli = t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), "10.77.1.1:3128",
-                          target, "--send", str(SIZE), "--seed", "7"] + list(args))
-    rc = cli.wait(150)
-    out = cli.json_lines()
-    check(rc == 0 and len(out) == 1, "client exit %s, output %s, stderr %s" % (rc, out, cli.stderr_tail()))
-    c = out[0]
+    c = t.client.connect_client("10.77.1.1:3128", target, "--send", SIZE, "--seed", 7,
+                                *args).one_json(150)
     src, sc = srv.result(30)
     check(src == 0 and len(sc) == 1, "server exit %s %s" % (src, sc))
     s = sc[0]

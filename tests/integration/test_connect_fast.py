@@ -15,7 +15,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kfwdtest import Topology, check, log, run, wait_for  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 PROXY = ("10.77.1.1", 3128)
 SHORT = 200
 BANNER = 3000      # bytes each short tunnel's target sends as soon as it accepts
@@ -105,12 +104,8 @@ def big_tunnel(t, port, *args):
     target = "10.77.2.2:%d" % port
     srv = t.backend.peer("server", "--listen", target, "--conns", 1, "--send", BIG, "--seed", 77,
                          "--timeout", 120000).wait_listening()
-    cli = t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), "%s:%d" % PROXY,
-                          target, "--send", str(BIG), "--seed", "8"] + list(args))
-    rc = cli.wait(150)
-    out = cli.json_lines()
-    check(rc == 0 and len(out) == 1, "client exit %s: %s %s" % (rc, out, cli.stderr_tail()))
-    c = out[0]
+    c = t.client.connect_client("%s:%d" % PROXY, target, "--send", BIG, "--seed", 8,
+                                *args).one_json(150)
     src, sc = srv.result(30)
     check(src == 0 and len(sc) == 1, "server exit %s %s" % (src, sc))
     s = sc[0]

@@ -21,22 +21,13 @@ PROXY = "10.77.1.1:3129"
 
 
 def connect(t, target, *args):
-    c = t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), PROXY, target,
-                        "--timeout", "30"] + list(args))
-    rc = c.wait(60)
-    out = c.json_lines()
-    check(rc == 0 and len(out) == 1, "client exit %s, output %s, %s" % (rc, out, c.stderr_tail()))
-    return out[0]
+    return t.client.connect_client(PROXY, target, "--timeout", 30, *args).one_json(60)
 
 
 def raw(t, request):
     """Send request (its \\r\\n escapes decoded); return all the proxy answers until it closes."""
-    p = t.client.popen(["python3", os.path.join(HERE, "http_tunnel_client.py"), "raw", PROXY,
-                        request])
-    check(p.wait(30) == 0, "raw client: %s" % p.stderr_tail())
-    out = p.json_lines()
-    check(len(out) == 1, "raw client output %s" % out)
-    return out[0]["text"]
+    return t.client.popen(["python3", os.path.join(HERE, "http_tunnel_client.py"), "raw", PROXY,
+                           request]).one_json(30)["text"]
 
 
 def main():

@@ -27,13 +27,8 @@ MIB = 1 << 20
 
 
 def client(t, *args, timeout=180):
-    p = t.client.popen(["python3", os.path.join(HERE, "http_tunnel_client.py")] +
-                       [str(a) for a in args])
-    rc = p.wait(timeout)
-    out = p.json_lines()
-    check(rc == 0 and len(out) == 1, "client %s: exit %s, output %s, %s" % (
-        args[0], rc, out, p.stderr_tail()))
-    return out[0]
+    return t.client.popen(["python3", os.path.join(HERE, "http_tunnel_client.py")] +
+                         [str(a) for a in args], name="client-%s" % args[0]).one_json(timeout)
 
 
 def upstream(t):

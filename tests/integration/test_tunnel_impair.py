@@ -14,7 +14,6 @@ from kfwdtest import (GW_B_V4, ROOT, Kfwd, Topology, assert_exact, check, log, r
 from tunnel_util import UDP_PORT, certs, client_conf, server_conf, tunnel_state  # noqa: E402
 
 IMPAIR = os.path.join(ROOT, "build/tools/udp-impair")
-HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY_HOST, RELAY_PORT = "10.77.1.1", 24444
 # 16 MiB each way took 36 s to over 150 s here: under 3 % random loss the
 # congestion window keeps falling to about 4 packets (BBR included), so the
@@ -32,17 +31,14 @@ def connect_streams(t):
     backend = t.backend.peer("server", "--listen", "10.77.2.2:9001", "--conns", NCONNECT,
                              "--send", CONNECT_SIZE, "--seed", 300,
                              "--timeout", 90000).wait_listening()
-    clients = [t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), PROXY,
-                               "10.77.2.2:9001", "--send", str(CONNECT_SIZE), "--seed",
-                               str(400 + i), "--timeout", "90"], name="connect-%d" % i)
+    clients = [t.client.connect_client(PROXY, "10.77.2.2:9001", "--send", CONNECT_SIZE, "--seed",
+                                       400 + i, "--timeout", 90, name="connect-%d" % i)
                for i in range(NCONNECT)]
     outs = []
     for c in clients:
-        rc = c.wait(120)
-        out = c.json_lines()
-        check(rc == 0 and len(out) == 1 and out[0]["status"] == 200,
-              "connect client: rc %s %s %s" % (rc, out, c.stderr_tail()))
-        outs.append(out[0])
+        out = c.one_json(120)
+        check(out["status"] == 200, "connect client: %s" % out)
+        outs.append(out)
     brc, bs = backend.result(30)
     check(brc == 0 and len(bs) == NCONNECT, "backend: rc %s %s" % (brc, bs))
     up_sent = sorted((o["tx_bytes"], o["tx_sha256"]) for o in outs)

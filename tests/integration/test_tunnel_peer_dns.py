@@ -21,7 +21,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kfwdtest import GW_B_V4, GW_C_V4, Kfwd, Topology, check, log, run, wait_for  # noqa: E402
 from tunnel_util import UDP_PORT, certs, client_conf, server_conf, tunnel_state  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "gw-b.test"
 DNS = ("127.0.0.1", 5300)
 PROXY = "10.77.1.1:3129"
@@ -126,12 +125,9 @@ def main():
         srv.stop()
         wait_for(lambda: tunnel_state(cli)["state"] != "up", 15, "client sees the tunnel down")
         wait_for(lambda: dns.held() >= 1, 10, "a reconnect attempt waiting for DNS")
-        c = t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), PROXY,
-                            "10.77.2.2:9000", "--timeout", str(DNS_TIMEOUT_MS / 4000.0)])
-        rc = c.wait(DNS_TIMEOUT_MS / 1000.0)
-        out = c.json_lines()
-        check(rc == 0 and out and out[0]["status"] == 503,
-              "CONNECT during the DNS wait: rc %s %s %s" % (rc, out, c.stderr_tail()))
+        out = t.client.connect_client(PROXY, "10.77.2.2:9000", "--timeout",
+                                      DNS_TIMEOUT_MS / 4000.0).one_json(DNS_TIMEOUT_MS / 1000.0)
+        check(out["status"] == 503, "CONNECT during the DNS wait: %s" % out)
         s = tunnel_state(cli)
         check(s["state"] != "up", "still down: %s" % s)
         wait_for(lambda: "cannot resolve %s" % NAME in tunnel_state(cli)["last_error"],
@@ -154,12 +150,9 @@ def main():
         s = wait_for(lambda: (lambda v: v if v["state"] == "up" else None)(tunnel_state(cli)), 15,
                      "client up again after the name came back")
         check(s["reconnects"] >= 3, "counters %s" % s)
-        c = t.client.popen(["python3", os.path.join(HERE, "connect_client.py"), PROXY,
-                            "10.77.2.2:9002", "--timeout", "10"])
-        rc = c.wait(15)
-        out = c.json_lines()
-        check(rc == 0 and out and out[0]["status"] == 403, "a request reaches the server again "
-              "(target not allowed there: 403 from the peer): %s %s" % (rc, out))
+        out = t.client.connect_client(PROXY, "10.77.2.2:9002", "--timeout", 10).one_json(15)
+        check(out["status"] == 403, "a request reaches the server again "
+              "(target not allowed there: 403 from the peer): %s" % out)
         cli.finish()
 
         log("(d) numeric peer: no DNS query")

@@ -17,7 +17,6 @@ from kfwdtest import (GW_B_V4, KFWD, ROOT, Kfwd, Topology, assert_exact, check, 
                       sh, wait_for)
 from tunnel_util import tunnel_state  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = "10.77.2.2"
 # What the README names that this test host lacks.
 SUBST = [("gw-b.example.net:20010", "%s:20010" % GW_B_V4), ("db.internal", BACKEND)]
@@ -85,18 +84,16 @@ def main():
                         "--seed", 60)
         crc, cc = cli.result(60)
         # The CONNECT listener, to a target B allows.
-        c = t.gw.popen(["python3", os.path.join(HERE, "connect_client.py"), "127.0.0.1:3129",
-                        BACKEND + ":5432", "--send", str(1 << 20), "--seed", "70"])
-        check(c.wait(60) == 0, "connect client: %s" % c.stderr_tail())
-        out = c.json_lines()
+        out = t.gw.connect_client("127.0.0.1:3129", BACKEND + ":5432", "--send", 1 << 20,
+                                  "--seed", 70).one_json(60)
         src, sc = srv.result(30)
         check(crc == 0 and src == 0 and len(sc) == 2, "peers: %s %s %s" % (crc, src, sc))
-        check(out and out[0]["status"] == 200, "CONNECT: %s" % out)
+        check(out["status"] == 200, "CONNECT: %s" % out)
         fwd = [s for s in sc if s["rx_sha256"] == cc[0]["tx_sha256"]]
         assert_exact(cc, fwd, "forward listener")
         other = [s for s in sc if s is not fwd[0]][0]
-        check(other["rx_sha256"] == out[0]["tx_sha256"] and
-              out[0]["rx_sha256"] == other["tx_sha256"], "CONNECT exact: %s %s" % (other, out))
+        check(other["rx_sha256"] == out["tx_sha256"] and
+              out["rx_sha256"] == other["tx_sha256"], "CONNECT exact: %s %s" % (other, out))
         log("forward and CONNECT listeners exact")
         # The http listener, to B's upstreams.http (a file server on B's loopback).
         with open(os.path.join(d, "hello.txt"), "w") as f:

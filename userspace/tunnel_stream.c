@@ -129,13 +129,12 @@ void tstream_free(struct tstream *s, bool rst)
 struct tstream *tstream_new(struct tunnel *t, int kind)
 {
 	struct tstream *s = calloc(1, sizeof(*s));
-	size_t cap = t->up_cap < TS_UP_START ? t->up_cap : TS_UP_START;
-	if (!s || !(s->up = malloc(cap))) {
+	if (!s || !(s->up = malloc(TS_UP_START))) {
 		free(s);
 		return NULL;
 	}
 	s->t = t;
-	s->upcap = cap;
+	s->upcap = TS_UP_START; /* t->up_cap is at least this (stream_buffer's minimum) */
 	s->kind = kind;
 	s->sid = -1;
 	s->io.fd = -1;

@@ -1,4 +1,4 @@
-# perf/lib.sh — helpers shared by perf/run.sh (TCP) and perf/run-udp.sh (UDP).
+# perf/lib.sh — helpers shared by the perf/run*.sh benchmark scripts.
 # Sourced, not run. The caller sets BENCH_TAG (log prefix), LIFETIME (upper
 # bound in seconds for any background process), PY (a python3), and declares
 # BG_PIDS=() and CLIENT_PID= before starting anything.
@@ -105,6 +105,27 @@ bench_over_budget() {
 	((SECONDS - T_START > MAX_SECONDS)) || return 1
 	BUDGET_NOTE="time budget BENCH_MAX_SECONDS=$MAX_SECONDS exceeded in round $(($1 + 1)); later slots not run"
 	say "$BUDGET_NOTE"
+}
+
+# bench_report SCRIPT [ARG...]: run the report, perf/SCRIPT ARG... RAW OUT,
+# with the run description every report reads (M_START, M_DUR, M_CMD,
+# M_QUICK, M_ROUNDS, M_SYSTEMS, M_VERSIONS, M_STATUS, M_ORDERS, M_NOTES)
+# exported; the caller exports its own settings (M_BYTES, ...) before. The
+# machine facts come from report_common.machine(). Dies when the report fails.
+bench_report() {
+	local s notes=
+	[[ -n ${BUDGET_NOTE:-} ]] && notes+="$BUDGET_NOTE"$'\n'
+	if declare -p FAILS &>/dev/null; then
+		for s in "${!FAILS[@]}"; do notes+="$s failed to start in ${FAILS[$s]} of $ROUNDS round(s)"$'\n'; done
+	fi
+	M_START=$START_ISO M_DUR=$((SECONDS - T_START)) M_CMD=$CMDLINE M_QUICK=$QUICK
+	M_ROUNDS=$ROUNDS M_SYSTEMS="${SYSTEMS[*]}" M_VERSIONS=$(kv VERSION) M_STATUS=$(kv STATUS)
+	M_ORDERS=$(printf '%s\n' "${ORDERS[@]}") M_NOTES=$notes
+	export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_SYSTEMS M_VERSIONS M_STATUS M_ORDERS M_NOTES
+	mkdir -p "$(dirname "$OUT")"
+	# shellcheck disable=SC2034 # KEEP is read by the caller's cleanup
+	"$PY" "perf/$1" "${@:2}" "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }
+	say "done in $((SECONDS - T_START)) s"
 }
 
 # The exact command of this run, with the settings that came from the

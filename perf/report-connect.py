@@ -5,11 +5,10 @@
 
 Reads the run description from M_* environment variables set by run-connect.sh.
 """
-import json
 import os
 import sys
 
-from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
+from report_common import bg_note, doc_head, kv, lines, load_run, median, print_table, sig, write_json
 
 PEERS = ["tinyproxy", "squid"]
 SETUP_BASE = "squid"  # the setup rate is compared with squid's (the issue's target)
@@ -43,20 +42,11 @@ DESCRIPTIONS = {
 
 def main(raw_path, out_path):
     env = os.environ
-    systems = env["M_SYSTEMS"].split()
-    n = int(env["M_ROUNDS"])
-    status = kv("M_STATUS")
-    recs = [json.loads(x) for x in open(raw_path) if x.strip()]
-    bg = [None] * n
+    systems, n, status, bg, recs = load_run(raw_path)
     res = {s: {"status": status.get(s) or "", "errors": [], "verify": None,
                "rounds": {m: [None] * n for m in list(METRICS) + list(EXTRA)}} for s in systems}
     for rec in recs:
-        if rec["t"] == "bg":
-            bg[rec["r"]] = rec["v"]["busy_pct"]
-            continue
         s, t, r = rec["s"], rec["t"], rec["r"]
-        if s not in res:
-            continue
         if not rec["ok"]:
             res[s]["errors"].append(f"round {r + 1} {t}: {rec['err']}")
             continue
@@ -122,14 +112,10 @@ def main(raw_path, out_path):
         "notes": notes,
         "systems": res,
     }
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, out_path)
+    write_json(doc, out_path)
 
     print()
-    print(f"CONNECT proxies, {env['M_NPROC']} cores, median of {n} round(s); (x) = ratio to squid for "
+    print(f"CONNECT proxies, {doc['machine']['nproc']} cores, median of {n} round(s); (x) = ratio to squid for "
           "setup, to the best peer for throughput and CPU")
     cols = [("tunnels_per_s", "tunnels/s", "%.0f"), ("setup_p99_us", "setup p99 us", "%.0f"),
             ("tput1_gbps", "1 tunnel Gbit/s", "%.2f"), ("tput4_gbps", "4 tunnels Gbit/s", "%.2f"),

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
+from report_common import bg_note, doc_head, lines, load_run, median, print_table, sig, write_json
 
 BASE = "stunnel"  # ratios are to this system
 FIELDS = {"bulk": ["gbps", "cpu_s_per_gb"], "rps": ["rps", "p50_ms"], "first": ["ms", "rtts", "ttfb_ms"]}
@@ -29,21 +29,12 @@ DESCRIPTIONS = {
 
 def main(raw_path, out_path):
     env = os.environ
-    systems = env["M_SYSTEMS"].split()
-    n = int(env["M_ROUNDS"])
-    status = kv("M_STATUS")
-    recs = [json.loads(x) for x in open(raw_path) if x.strip()]
-    bg = [None] * n
+    systems, n, status, bg, recs = load_run(raw_path)
     res = {s: {"status": status.get(s) or "", "errors": [], "verify": None,
                "tests": {t: {"rounds": {f: [None] * n for f in fs}} for t, fs in FIELDS.items()}}
            for s in systems}
     for rec in recs:
-        if rec["t"] == "bg":
-            bg[rec["r"]] = rec["v"]["busy_pct"]
-            continue
         s, t, r = rec["s"], rec["t"], rec["r"]
-        if s not in res:
-            continue
         if not rec["ok"]:
             res[s]["errors"].append(f"round {r + 1} {t}: {rec['err']}")
         elif t == "verify":
@@ -116,14 +107,10 @@ def main(raw_path, out_path):
         "notes": notes,
         "systems": res,
     }
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, out_path)
+    write_json(doc, out_path)
 
     print()
-    print(f"kfwd QUIC tunnel vs stunnel, {env['M_NPROC']} cores, median of {n} round(s); (x) = ratio to stunnel")
+    print(f"kfwd QUIC tunnel vs stunnel, {doc['machine']['nproc']} cores, median of {n} round(s); (x) = ratio to stunnel")
     print(f"loopback MTU {env['M_LO_MTU']}; kfwd tunnel.transport extra: {env.get('M_TRANSPORT') or '(none)'}")
     heads = ["system", "bulk Gbit/s", "CPU-s/GB", "req/s", "p50 ms", "first req ms", "first req RTTs", "sha256"]
     rows = []

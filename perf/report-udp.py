@@ -5,11 +5,10 @@
 
 Reads the run description from M_* environment variables set by run-udp.sh.
 """
-import json
 import os
 import sys
 
-from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
+from report_common import bg_note, doc_head, lines, load_run, median, print_table, sig, write_json
 
 BASE = "nginx"  # ratios are to this system
 FIELDS = ["pps", "cpu_s_per_mpkt", "sent_pps", "loss_pct", "cpu_busy_pct", "kfwd_xdp_pps", "kfwd_xdp_pkts",
@@ -31,23 +30,16 @@ DESCRIPTIONS = {
 
 def main(raw_path, out_path):
     env = os.environ
-    systems = env["M_SYSTEMS"].split()
+    systems, n, status, bg, recs = load_run(raw_path)
     sizes = [int(z) for z in env["M_SIZES"].split()]
-    n = int(env["M_ROUNDS"])
-    status = kv("M_STATUS")
-    recs = [json.loads(x) for x in open(raw_path) if x.strip()]
-    bg = [None] * n
     res = {}
     for s in systems:
         res[s] = {"status": status.get(s) or "", "sizes": {}, "errors": []}
         for z in sizes:
             res[s]["sizes"][str(z)] = {"rounds": {f: [None] * n for f in FIELDS}}
     for rec in recs:
-        if rec.get("bg"):
-            bg[rec["r"]] = rec["v"]["busy_pct"]
-            continue
         s, z, r = rec["s"], str(rec["size"]), rec["r"]
-        if s not in res or z not in res[s]["sizes"]:
+        if z not in res[s]["sizes"]:
             continue
         if not rec["ok"]:
             res[s]["errors"].append(f"round {r + 1} {z} B: {rec['err']}")
@@ -79,11 +71,13 @@ def main(raw_path, out_path):
         if not res[s]["errors"]:
             del res[s]["errors"]
 
+    head = doc_head("udp")
+    nproc = head["machine"]["nproc"]
     notes = lines("M_NOTES")
     if bg_note(bg):
         notes.append(bg_note(bg))
     notes += [
-        f"{env['M_NPROC']} cores shared by the generator ({env['M_GEN_THREADS']} thread(s) busy-looping on "
+        f"{nproc} cores shared by the generator ({env['M_GEN_THREADS']} thread(s) busy-looping on "
         "sendmmsg; the kernel's transmit, veth and, for XDP, the forwarding itself run in their "
         "context), the forwarder and the sink (1 thread): the machine is saturated, so delivered "
         "pps mostly reflects the cost per packet of the whole path",
@@ -92,7 +86,7 @@ def main(raw_path, out_path):
     ]
     w = env["M_WORKERS"]
     doc = {
-        **doc_head("udp"),
+        **head,
         "settings": {"rounds": n, "seconds_per_test": int(env["M_SECS"]), "payload_sizes": sizes,
                      "flows": int(env["M_FLOWS"]), "sendmmsg_batch": int(env["M_BATCH"]),
                      "generator_threads": int(env["M_GEN_THREADS"]),
@@ -110,14 +104,10 @@ def main(raw_path, out_path):
         "notes": notes,
         "systems": res,
     }
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, out_path)
+    write_json(doc, out_path)
 
     print()
-    print(f"kfwd UDP benchmark, namespaces + veth, {env['M_NPROC']} cores, {env['M_FLOWS']} flows, "
+    print(f"kfwd UDP benchmark, namespaces + veth, {nproc} cores, {env['M_FLOWS']} flows, "
           f"{env['M_SECS']} s per test, median of {n} round(s); (x) = ratio to nginx")
     heads = ["system", "payload", "delivered kpps", "CPU-s/Mpkt", "sent kpps", "loss %", "XDP-fwd kpps"]
     rows = []

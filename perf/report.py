@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from report_common import bg_note, doc_head, kv, lines, median, print_table, sig
+from report_common import bg_note, doc_head, kv, lines, load_run, median, print_table, sig
 
 # key, table header, better, (raw test, field)
 METRICS = [
@@ -173,12 +173,7 @@ def chart(path, systems, res, rounds_n):
 
 def cmd_report(raw_path, out_path):
     env = os.environ
-    systems = env["M_SYSTEMS"].split()
-    status = kv("M_STATUS")
-    n_rounds = int(env["M_ROUNDS"])
-    recs = [json.loads(x) for x in open(raw_path) if x.strip()]
-
-    bg = [None] * n_rounds
+    systems, n_rounds, status, bg, recs = load_run(raw_path)
     res = {}
     for s in systems:
         res[s] = {"status": status.get(s) or "", "rounds": {}, "errors": []}
@@ -187,11 +182,6 @@ def cmd_report(raw_path, out_path):
     start_errs = {s: [] for s in systems}
     for rec in recs:
         r, s, t = rec["r"], rec["s"], rec["t"]
-        if t == "bg":
-            bg[r] = rec["v"]["busy_pct"]
-            continue
-        if s not in res:
-            continue
         if not rec["ok"]:
             res[s]["errors"].append(f"round {r + 1} {t}: {rec['err']}")
             if t == "start":
@@ -302,7 +292,7 @@ def cmd_report(raw_path, out_path):
     # The table.
     print()
     print(
-        f"kfwd TCP benchmark, loopback, {env['M_NPROC']} cores, median of {n_rounds} round(s); "
+        f"kfwd TCP benchmark, loopback, {doc['machine']['nproc']} cores, median of {n_rounds} round(s); "
         "(x) = ratio to HAProxy"
     )
     heads = ["system"] + [h for _, h in TABLE]

@@ -1,4 +1,5 @@
 """Helpers shared by perf/report.py, report-udp.py, report-tunnel.py and report-connect.py."""
+import json
 import os
 import statistics
 
@@ -24,6 +25,24 @@ def kv(name):
     return dict(x.split("=", 1) for x in lines(name) if "=" in x)
 
 
+def load_run(raw_path):
+    """The run as the script recorded it: (systems, rounds, status per system,
+    background busy % per round, and the other records of those systems)."""
+    systems = os.environ["M_SYSTEMS"].split()
+    n = int(os.environ["M_ROUNDS"])
+    bg, recs = [None] * n, []
+    with open(raw_path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if rec.get("t") == "bg":
+                bg[rec["r"]] = rec["v"]["busy_pct"]
+            elif rec["s"] in systems:
+                recs.append(rec)
+    return systems, n, kv("M_STATUS"), bg, recs
+
+
 def bg_note(bg):
     """The note on background load from each round's reading (None: not measured)."""
     v = [b for b in bg if b is not None]
@@ -31,6 +50,28 @@ def bg_note(bg):
         return None
     return ("background CPU busy before each round (1 s, % of all cores, nothing of the benchmark "
             f"running): {v}" + ("; other load was present, so the figures are noisy" if max(v) > 5 else ""))
+
+
+def _first(path, prefix, sep):
+    """The value of the first line of path starting with prefix ("" if none)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line.split(sep, 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def machine():
+    """The machine the run is on: kernel, usable CPUs (as nproc counts them),
+    CPU model, memory and OS, read here rather than passed in by the script."""
+    mem = _first("/proc/meminfo", "MemTotal:", ":").split()
+    return {"kernel": os.uname().release, "nproc": len(os.sched_getaffinity(0)),
+            "cpu": _first("/proc/cpuinfo", "model name", ":"),
+            "mem_total_kib": int(mem[0]) if mem else 0,
+            "os": _first("/etc/os-release", "PRETTY_NAME=", "=").strip('"')}
 
 
 def doc_head(benchmark):
@@ -43,10 +84,18 @@ def doc_head(benchmark):
         "duration_s": int(env["M_DUR"]),
         "command": env["M_CMD"],
         "quick": env["M_QUICK"] == "1",
-        "machine": {"kernel": env["M_KERNEL"], "nproc": int(env["M_NPROC"]), "cpu": env["M_CPU"],
-                    "mem_total_kib": int(env["M_MEM"]), "os": env["M_OS"]},
+        "machine": machine(),
         "versions": kv("M_VERSIONS"),
     }
+
+
+def write_json(doc, out_path):
+    """doc into out_path, replaced whole (a reader never sees half a file)."""
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, out_path)
 
 
 def print_table(heads, rows, left=1):

@@ -165,6 +165,7 @@ declare -A P_PX=([kfwd-fastpath]=$((PORT_BASE + 10)) [kfwd-userspace]=$((PORT_BA
 	[tinyproxy]=$((PORT_BASE + 30)) [squid]=$((PORT_BASE + 40)))
 T_ECHO=127.0.0.1:$P_ECHO T_SINK=127.0.0.1:$P_SINK
 # shellcheck disable=SC2034 # KFWD_PATHS and VERSION are read through a nameref (kv)
+# shellcheck disable=SC2034 # VERSION is read through a nameref (kv, bench_report)
 declare -A STATUS=() VERSION=() KFWD_PATHS=()
 for s in "${SYSTEMS[@]}"; do STATUS[$s]=; done
 NOFILE=$(ulimit -Hn)
@@ -439,21 +440,7 @@ done
 
 # ---------------------------------------------------------------------------
 # Report
-NOTES=
-[[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
-for s in "${!FAILS[@]}"; do NOTES+="$s failed to start in ${FAILS[$s]} of $ROUNDS round(s)"$'\n'; done
-M_START=$START_ISO M_DUR=$((SECONDS - T_START)) M_CMD=$CMDLINE M_QUICK=$QUICK
-M_ROUNDS=$ROUNDS M_SECS=$SECS M_CONC=$CONC M_BYTES=$BYTES M_VBYTES=$VERIFY_BYTES
-M_WORKERS=$WORKERS M_SQUID_WORKERS=$SQUID_WORKERS M_SYSTEMS="${SYSTEMS[*]}"
-M_KERNEL=$(uname -r) M_NPROC=$(nproc)
-M_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-M_MEM=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
-# shellcheck disable=SC1091
-M_OS=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
-M_VERSIONS=$(kv VERSION) M_STATUS=$(kv STATUS) M_KPATHS=$(kv KFWD_PATHS)
-M_ORDERS=$(printf '%s\n' "${ORDERS[@]}") M_NOTES=$NOTES
-export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_SECS M_CONC M_BYTES M_VBYTES M_WORKERS M_SQUID_WORKERS \
-	M_SYSTEMS M_KERNEL M_NPROC M_CPU M_MEM M_OS M_VERSIONS M_STATUS M_KPATHS M_ORDERS M_NOTES
-mkdir -p "$(dirname "$OUT")"
-"$PY" perf/report-connect.py "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }
-say "done in $((SECONDS - T_START)) s"
+M_SECS=$SECS M_CONC=$CONC M_BYTES=$BYTES M_VBYTES=$VERIFY_BYTES
+M_WORKERS=$WORKERS M_SQUID_WORKERS=$SQUID_WORKERS M_KPATHS=$(kv KFWD_PATHS)
+export M_SECS M_CONC M_BYTES M_VBYTES M_WORKERS M_SQUID_WORKERS M_KPATHS
+bench_report report-connect.py

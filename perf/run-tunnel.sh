@@ -278,6 +278,7 @@ start_iperf() {
 # side: stunnel 20443 (bulk) / 20444 (http), kfwd's QUIC 20010/udp.
 # ---------------------------------------------------------------------------
 P_BULK=20101 P_REQ=20102 P_ST_BULK=20443 P_ST_HTTP=20444 P_QUIC=20010
+# shellcheck disable=SC2034 # VERSION is read through a nameref (kv, bench_report)
 declare -A STATUS=() VERSION=()
 for s in "${SYSTEMS[@]}"; do STATUS[$s]=; done
 KBIN=
@@ -606,21 +607,8 @@ done
 
 # ---------------------------------------------------------------------------
 # Report
-NOTES=
-[[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
-M_START=$START_ISO M_DUR=$((SECONDS - T_START)) M_CMD=$CMDLINE M_QUICK=$QUICK
-M_ROUNDS=$ROUNDS M_BYTES=$BYTES M_SECS=$SECS M_CONNS=$CONNS M_IDLE=$IDLE M_DELAY=$DELAY_MS
-M_PING=$LINK_PING M_WORKERS=$WORKERS M_SYSTEMS="${SYSTEMS[*]}" M_LO_MTU=$LO_MTU M_TRANSPORT=$TRANSPORT
-M_KERNEL=$(uname -r) M_NPROC=$(nproc)
-M_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-M_MEM=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
-# shellcheck disable=SC1091
-M_OS=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
-M_VERSIONS=$(kv VERSION) M_STATUS=$(kv STATUS)
-M_ORDERS=$(printf '%s\n' "${ORDERS[@]}") M_NOTES=$NOTES
+M_BYTES=$BYTES M_SECS=$SECS M_CONNS=$CONNS M_IDLE=$IDLE M_DELAY=$DELAY_MS
+M_PING=$LINK_PING M_WORKERS=$WORKERS M_LO_MTU=$LO_MTU M_TRANSPORT=$TRANSPORT
 M_IMPAIR=$(cat "$TMP/impair.stats" 2>/dev/null)
-export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_BYTES M_SECS M_CONNS M_IDLE M_DELAY M_PING M_WORKERS M_LO_MTU M_TRANSPORT \
-	M_SYSTEMS M_KERNEL M_NPROC M_CPU M_MEM M_OS M_VERSIONS M_STATUS M_ORDERS M_NOTES M_IMPAIR
-mkdir -p "$(dirname "$OUT")"
-"$PY" perf/report-tunnel.py "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }
-say "done in $((SECONDS - T_START)) s"
+export M_BYTES M_SECS M_CONNS M_IDLE M_DELAY M_PING M_WORKERS M_LO_MTU M_TRANSPORT M_IMPAIR
+bench_report report-tunnel.py

@@ -190,6 +190,7 @@ make_topology() {
 # ---------------------------------------------------------------------------
 # Versions, configs
 # ---------------------------------------------------------------------------
+# shellcheck disable=SC2034 # VERSION is read through a nameref (kv, bench_report)
 declare -A STATUS=() VERSION=()
 for s in "${SYSTEMS[@]}"; do STATUS[$s]=; done
 VERSION[gcc]=$(first_line gcc --version)
@@ -370,7 +371,7 @@ ORDERS=()
 BUDGET_NOTE=
 declare -A FAILS=()
 for ((r = 0; r < ROUNDS; r++)); do
-	bench_bg "$r" '"s":"-","size":0,"bg":true'
+	bench_bg "$r" '"s":"-","t":"bg"'
 	bench_order "$r"
 	for s in "${ORDER[@]}"; do
 		bench_over_budget "$r" && break 2
@@ -393,21 +394,7 @@ done
 
 # ---------------------------------------------------------------------------
 # Report
-NOTES=
-[[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
-for s in "${!FAILS[@]}"; do NOTES+="$s failed to start in ${FAILS[$s]} of $ROUNDS round(s)"$'\n'; done
-M_START=$START_ISO M_DUR=$((SECONDS - T_START)) M_CMD=$CMDLINE M_QUICK=$QUICK
-M_ROUNDS=$ROUNDS M_SECS=$SECS M_SIZES="${SIZES[*]}" M_FLOWS=$FLOWS M_BATCH=$BATCH M_GEN_THREADS=$GEN_THREADS
-M_WORKERS=$WORKERS M_SYSTEMS="${SYSTEMS[*]}"
-M_KERNEL=$(uname -r) M_NPROC=$(nproc)
-M_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-M_MEM=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
-# shellcheck disable=SC1091
-M_OS=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
-M_VERSIONS=$(kv VERSION) M_STATUS=$(kv STATUS)
-M_ORDERS=$(printf '%s\n' "${ORDERS[@]}") M_NOTES=$NOTES
-export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_SECS M_SIZES M_FLOWS M_BATCH M_GEN_THREADS M_WORKERS M_SYSTEMS \
-	M_KERNEL M_NPROC M_CPU M_MEM M_OS M_VERSIONS M_STATUS M_ORDERS M_NOTES
-mkdir -p "$(dirname "$OUT")"
-"$PY" perf/report-udp.py "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }
-say "done in $((SECONDS - T_START)) s"
+M_SECS=$SECS M_SIZES="${SIZES[*]}" M_FLOWS=$FLOWS M_BATCH=$BATCH M_GEN_THREADS=$GEN_THREADS
+M_WORKERS=$WORKERS
+export M_SECS M_SIZES M_FLOWS M_BATCH M_GEN_THREADS M_WORKERS
+bench_report report-udp.py

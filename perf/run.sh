@@ -546,24 +546,10 @@ forget_pid "$IPERF_PID"
 
 # ---------------------------------------------------------------------------
 # Report
-NOTES=
-[[ -n $BUDGET_NOTE ]] && NOTES+="$BUDGET_NOTE"$'\n'
-for s in "${!FAILS[@]}"; do NOTES+="$s failed to start in ${FAILS[$s]} of $ROUNDS round(s)"$'\n'; done
-M_START=$START_ISO M_DUR=$((SECONDS - T_START)) M_CMD=$CMDLINE M_QUICK=$QUICK
-M_ROUNDS=$ROUNDS M_BYTES=$BYTES M_PING=$PING_N M_CONN=$CONN_SECS M_CONNW=$CONN_WORKERS
-M_WORKERS=$WORKERS M_SPLICE=$HAPROXY_SPLICE M_SYSTEMS="${SYSTEMS[*]}"
-M_KERNEL=$(uname -r) M_NPROC=$(nproc)
-M_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-M_MEM=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
-# shellcheck disable=SC1091
-M_OS=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
-M_VERSIONS=$(kv VERSION) M_STATUS=$(kv STATUS) M_KPATHS=$(kv KFWD_PATHS)
-M_ORDERS=$(printf '%s\n' "${ORDERS[@]}") M_NOTES=$NOTES
-export M_START M_DUR M_CMD M_QUICK M_ROUNDS M_BYTES M_PING M_CONN M_CONNW M_WORKERS M_SPLICE \
-	M_SYSTEMS M_KERNEL M_NPROC M_CPU M_MEM M_OS M_VERSIONS M_STATUS M_KPATHS M_ORDERS M_NOTES
-mkdir -p "$(dirname "$OUT")"
-"$PY" perf/report.py report "$RAW" "$OUT" || { KEEP=1; die "report failed (raw data kept: $RAW)"; }
-say "done in $((SECONDS - T_START)) s"
+M_BYTES=$BYTES M_PING=$PING_N M_CONN=$CONN_SECS M_CONNW=$CONN_WORKERS
+M_WORKERS=$WORKERS M_SPLICE=$HAPROXY_SPLICE M_KPATHS=$(kv KFWD_PATHS)
+export M_BYTES M_PING M_CONN M_CONNW M_WORKERS M_SPLICE M_KPATHS
+bench_report report.py report
 
 # ---------------------------------------------------------------------------
 # UDP part: perf/run-udp.sh (own namespaces, see its header). BENCH_UDP=0 skips it.

@@ -86,9 +86,11 @@ struct tstream {
 	uint8_t *up;                        /* TCP -> QUIC ring, upcap bytes */
 	size_t upcap;                       /* a power of two, TS_UP_START up to t->up_cap */
 	bool grow;                          /* full: double the ring once it is empty */
+	bool up_stalled;                    /* full: reading waits for TS_UP_LOW free bytes */
 	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
 	bool tcp_eof, fin_given, blocked;   /* tcp_eof: no byte follows those in the ring */
 	struct thq down;                    /* QUIC -> TCP bytes waiting for the socket */
+	struct loop_pending flush;          /* down is written once per loop turn */
 	bool peer_fin, tcp_shut;
 	char *head; /* connect: the request head read so far */
 	size_t head_len;

@@ -35,6 +35,7 @@
 #define REQUEST_TIMEOUT_MS 30000 /* a CONNECT head must arrive within this */
 
 static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events);
+static void ts_flush_cb(struct loop *l, struct loop_pending *p);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -116,6 +117,7 @@ void tstream_free(struct tstream *s, bool rst)
 	ts_owner_gone(s, rst ? TSG_RESET : TSG_CLEAN);
 	ts_close_tcp(s, rst);
 	loop_timer_cancel(t->loop, &s->timer);
+	loop_pending_cancel(t->loop, &s->flush);
 	dns_cancel(s->q);
 	happy_cancel(s->h);
 	ts_unlink(s);
@@ -139,6 +141,7 @@ struct tstream *tstream_new(struct tunnel *t, int kind)
 	s->sid = -1;
 	s->io.fd = -1;
 	s->io.fn = ts_io_cb;
+	s->flush.fn = ts_flush_cb;
 	return s;
 }
 
@@ -259,16 +262,19 @@ void tstream_up_end(struct tstream *s)
 	ts_resume(s);
 }
 
-/* Read the TCP socket into the ring until EAGAIN, EOF or a full ring. */
+/* Read the TCP socket into the ring until EAGAIN, EOF or a full ring. A full
+ * ring is read again once a quarter of it is free (tstream_acked): acks free
+ * a few KiB at a time, and a read per ack would cost a syscall each. */
 static int ts_read_up(struct tstream *s)
 {
-	while (!s->tcp_eof && s->io.fd >= 0) {
+	while (!s->tcp_eof && s->io.fd >= 0 && !s->up_stalled) {
 		uint64_t used = s->up_tail - s->up_head;
 		if (used == s->upcap) {
-			/* Resumed by tstream_acked. A ring the tunnel fills and empties
-			 * is too small for the path: double it once it is empty (no
-			 * byte of it is then referenced by ngtcp2 or nghttp3). */
+			/* A ring the tunnel fills and empties is too small for the
+			 * path: double it once it is empty (no byte of it is then
+			 * referenced by ngtcp2 or nghttp3). */
 			s->grow = s->upcap < s->t->up_cap;
+			s->up_stalled = true;
 			return 0;
 		}
 		size_t pos = (size_t)(s->up_tail & (s->upcap - 1));
@@ -311,19 +317,22 @@ static void ts_grow(struct tstream *s)
 
 void tstream_acked(struct tstream *s, uint64_t n)
 {
-	bool was_full = s->up_tail - s->up_head == s->upcap;
 	s->up_head += n;
 	if (s->kind == TS_HTTP && s->http)
 		thcli_room(s);
 	else if (s->kind == TS_HTTP_SERVER && s->http)
 		tup_room(s);
+	if (!s->up_stalled)
+		return;
 	if (s->grow) {
 		if (s->up_head != s->up_tail)
 			return; /* reading waits until the ring is empty */
 		ts_grow(s);
-		was_full = true;
+	} else if (tstream_up_room(s) < s->upcap / 4) {
+		return;
 	}
-	if (was_full && s->phase == TP_RELAY && ts_read_up(s))
+	s->up_stalled = false;
+	if (s->phase == TP_RELAY && ts_read_up(s))
 		tstream_reset(s);
 }
 
@@ -365,11 +374,19 @@ int tstream_recv_data(struct tstream *s, const uint8_t *data, size_t len)
 	}
 	if (thq_put_body(&s->down, false, data, len))
 		return -ENOMEM;
-	if (s->phase == TP_RELAY && ts_flush_down(s)) {
+	if (s->phase == TP_RELAY)
+		loop_pending_add(s->t->loop, &s->flush);
+	return 0;
+}
+
+/* The bytes of every packet this loop turn read, in one write. */
+static void ts_flush_cb(struct loop *l, struct loop_pending *p)
+{
+	struct tstream *s = container_of(p, struct tstream, flush);
+	if (!s->freed && s->phase == TP_RELAY && ts_flush_down(s)) {
 		ts_close_tcp(s, true);
 		tstream_reset(s);
 	}
-	return 0;
 }
 
 void tstream_end_stream(struct tstream *s)

@@ -17,7 +17,8 @@ static struct thq q;
 static void setup(void)
 {
 	memset(&tun, 0, sizeof(tun));
-	tun.up_cap = 4u << 20; /* transport.stream_buffer's default; HTTP streams keep TS_UP_START */
+	tun.up_cap =
+	    4u << 20; /* transport.stream_buffer's default; HTTP streams keep TS_UP_START */
 	s = tstream_new(&tun, TS_HTTP);
 	cr_assert_not_null(s);
 	cr_assert_eq(s->upcap, TS_UP_START, "a new stream starts with the small ring");
@@ -184,4 +185,62 @@ Test(tunnel_http, head_copied_and_bounded)
 	th3_head_clear(&h);
 	cr_assert_eq(h.n, 0);
 	cr_assert(!h.too_big);
+}
+
+/* A relay stream reading a TCP socket (a pipe here): its full ring is read
+ * again only once a quarter of it is free, not after every ack; a ring that
+ * fills and empties doubles, up to tunnel.up_cap. */
+static struct tstream *relay_over_pipe(int p[2], size_t queued)
+{
+	cr_assert_eq(pipe2(p, O_NONBLOCK), 0);
+	cr_assert_geq(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), 1 << 20);
+	char *junk = calloc(1, queued);
+	cr_assert_eq(write(p[1], junk, queued), (ssize_t)queued);
+	free(junk);
+	struct tstream *r = tstream_new(&tun, TS_CONNECT);
+	cr_assert_not_null(r);
+	r->phase = TP_RELAY;
+	r->io.fd = p[0];
+	r->io.fn(NULL, &r->io, 0); /* the socket is readable */
+	return r;
+}
+
+static void relay_free(struct tstream *r, int p[2])
+{
+	close(p[0]);
+	close(p[1]);
+	free(r->up);
+	free(r);
+}
+
+Test(tunnel_http, full_ring_waits_for_a_quarter)
+{
+	int p[2];
+	tun.up_cap = TS_UP_START; /* no growth here */
+	struct tstream *r = relay_over_pipe(p, TS_UP_START + 100000);
+	cr_assert_eq(r->up_tail, TS_UP_START, "read until the ring is full");
+	cr_assert(r->up_stalled);
+	tstream_acked(r, TS_UP_START / 4 - 1);
+	cr_assert_eq(r->up_tail, TS_UP_START, "a few acked bytes do not start a read");
+	tstream_acked(r, 1);
+	cr_assert_eq(r->up_tail, TS_UP_START + TS_UP_START / 4, "a quarter free is read at once");
+	cr_assert(r->up_stalled, "and the ring is full again");
+	tstream_acked(r, TS_UP_START);
+	cr_assert_eq(r->up_tail, TS_UP_START + 100000, "everything the socket held arrives");
+	cr_assert_not(r->up_stalled);
+	relay_free(r, p);
+}
+
+Test(tunnel_http, full_ring_doubles_once_empty)
+{
+	int p[2];
+	struct tstream *r = relay_over_pipe(p, 3 * TS_UP_START);
+	cr_assert(r->grow, "full and below up_cap: grow");
+	tstream_acked(r, TS_UP_START - 1);
+	cr_assert_eq(r->upcap, TS_UP_START, "not while a byte is unacked");
+	cr_assert_eq(r->up_tail, TS_UP_START);
+	tstream_acked(r, 1);
+	cr_assert_eq(r->upcap, 2 * TS_UP_START);
+	cr_assert_eq(r->up_tail, 3 * TS_UP_START, "the doubled ring takes the rest");
+	relay_free(r, p);
 }

@@ -232,6 +232,32 @@ static void render_json_kernel(const struct ctl_view *v, struct buf *b)
 		   (unsigned long long)k.overlap_bytes, (unsigned long long)k.overlap_fail);
 }
 
+/* One listener's object, left open for more members. */
+static void json_lsn(struct buf *b, bool first, const struct conf_listener *lc, const char *path,
+		     const struct lsn_ctr *s)
+{
+	char a[ADDR_STRLEN];
+	buf_printf(b, "%s{\"name\":", first ? "" : ",");
+	buf_json_str(b, lc->name);
+	buf_printf(b, ",\"bind\":");
+	buf_json_str(b, addr_format(&lc->bind.a, a));
+	buf_printf(b,
+		   ",\"proto\":\"%s\",\"mode\":\"%s\",\"path\":\"%s\","
+		   "\"active\":%llu,\"total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+		   "\"packets_in\":%llu,\"packets_out\":%llu,\"spliced\":%llu,"
+		   "\"kernel_bytes_in\":%llu,\"kernel_bytes_out\":%llu,\"errors\":{",
+		   conf_proto_name(lc->proto), conf_mode_name(lc->mode), path,
+		   (unsigned long long)s->active, (unsigned long long)s->total,
+		   (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+		   (unsigned long long)s->pkts_in, (unsigned long long)s->pkts_out,
+		   (unsigned long long)s->spliced, (unsigned long long)s->kbytes_in,
+		   (unsigned long long)s->kbytes_out);
+	for (int e = 0; e < ERR__MAX; e++)
+		buf_printf(b, "%s\"%s\":%llu", e ? "," : "", stats_err_name(e),
+			   (unsigned long long)s->err[e]);
+	buf_printf(b, "}");
+}
+
 static void render_json(const struct ctl_view *v, struct buf *b)
 {
 	buf_printf(b, "{\"instance\":");
@@ -255,33 +281,37 @@ static void render_json(const struct ctl_view *v, struct buf *b)
 		tunnel_view_json(v->tunnel, b);
 	}
 	buf_printf(b, ",\"listeners\":[");
-	for (const struct lsn *l = v->lsns; l; l = l->next) {
+	bool first = true;
+	for (const struct lsn *l = v->lsns; l; l = l->next, first = false) {
 		struct lsn_ctr s;
-		char a[ADDR_STRLEN];
 		stats_sum(l->ctr, l->nworkers, &s);
-		buf_printf(b, "%s{\"name\":", l == v->lsns ? "" : ",");
-		buf_json_str(b, l->name);
-		buf_printf(b, ",\"bind\":");
-		buf_json_str(b, addr_format(&l->lc->bind.a, a));
-		buf_printf(b,
-			   ",\"proto\":\"%s\",\"mode\":\"%s\",\"path\":\"%s\","
-			   "\"active\":%llu,\"total\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-			   "\"packets_in\":%llu,\"packets_out\":%llu,\"spliced\":%llu,"
-			   "\"kernel_bytes_in\":%llu,\"kernel_bytes_out\":%llu,\"errors\":{",
-			   conf_proto_name(l->lc->proto), conf_mode_name(l->lc->mode), lsn_path(v, l),
-			   (unsigned long long)s.active, (unsigned long long)s.total,
-			   (unsigned long long)s.bytes_in, (unsigned long long)s.bytes_out,
-			   (unsigned long long)s.pkts_in, (unsigned long long)s.pkts_out,
-			   (unsigned long long)s.spliced, (unsigned long long)s.kbytes_in,
-			   (unsigned long long)s.kbytes_out);
-		for (int e = 0; e < ERR__MAX; e++)
-			buf_printf(b, "%s\"%s\":%llu", e ? "," : "", stats_err_name(e),
-				   (unsigned long long)s.err[e]);
-		buf_printf(b, "}");
+		json_lsn(b, first, l->lc, lsn_path(v, l), &s);
 		xdp_view_lsn_json(v, l, b);
 		buf_printf(b, "}");
 	}
+	const struct conf_listener *lc;
+	struct lsn_ctr s;
+	for (size_t i = 0; tunnel_listener(v->tun, i, &lc, &s); i++, first = false) {
+		json_lsn(b, first, lc, "tunnel", &s);
+		buf_printf(b, "}");
+	}
 	buf_printf(b, "]}\n");
+}
+
+static void text_lsn(struct buf *b, const struct conf_listener *lc, const char *path,
+		     const struct lsn_ctr *s)
+{
+	char a[ADDR_STRLEN], in[16], out[16];
+	buf_printf(b, "%-14s %-22s %-5s %-8s %-9s %7llu %9llu %11s %11s  ", lc->name,
+		   addr_format(&lc->bind.a, a), conf_proto_name(lc->proto), conf_mode_name(lc->mode),
+		   path, (unsigned long long)s->active, (unsigned long long)s->total,
+		   ctl_fmt_bytes(s->bytes_in, in), ctl_fmt_bytes(s->bytes_out, out));
+	int any = 0;
+	for (int e = 0; e < ERR__MAX; e++)
+		if (s->err[e])
+			buf_printf(b, "%s%s=%llu", any++ ? " " : "", stats_err_name(e),
+				   (unsigned long long)s->err[e]);
+	buf_printf(b, "%s\n", any ? "" : "-");
 }
 
 static void render_text(const struct ctl_view *v, struct buf *b)
@@ -298,20 +328,13 @@ static void render_text(const struct ctl_view *v, struct buf *b)
 		   "PROTO", "MODE", "PATH", "ACTIVE", "TOTAL", "IN", "OUT", "ERRORS");
 	for (const struct lsn *l = v->lsns; l; l = l->next) {
 		struct lsn_ctr s;
-		char a[ADDR_STRLEN], in[16], out[16];
 		stats_sum(l->ctr, l->nworkers, &s);
-		buf_printf(b, "%-14s %-22s %-5s %-8s %-9s %7llu %9llu %11s %11s  ", l->name,
-			   addr_format(&l->lc->bind.a, a), conf_proto_name(l->lc->proto),
-			   conf_mode_name(l->lc->mode), lsn_path(v, l), (unsigned long long)s.active,
-			   (unsigned long long)s.total, ctl_fmt_bytes(s.bytes_in, in),
-			   ctl_fmt_bytes(s.bytes_out, out));
-		int any = 0;
-		for (int e = 0; e < ERR__MAX; e++)
-			if (s.err[e])
-				buf_printf(b, "%s%s=%llu", any++ ? " " : "", stats_err_name(e),
-					   (unsigned long long)s.err[e]);
-		buf_printf(b, "%s\n", any ? "" : "-");
+		text_lsn(b, l->lc, lsn_path(v, l), &s);
 	}
+	const struct conf_listener *lc;
+	struct lsn_ctr s;
+	for (size_t i = 0; tunnel_listener(v->tun, i, &lc, &s); i++)
+		text_lsn(b, lc, "tunnel", &s);
 }
 
 /* ---- flows ---- */

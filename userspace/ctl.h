@@ -15,6 +15,7 @@ struct lsn;
 struct fastpath;
 struct xdp_ctl;
 struct tunnel_view;
+struct tunnel;
 
 /* What a reply is made from; filled by the daemon on each request. */
 struct ctl_view {
@@ -33,6 +34,7 @@ struct ctl_view {
 	uint64_t reloads, reload_failures;
 	const struct lsn *lsns;
 	const struct tunnel_view *tunnel; /* NULL without a tunnel section */
+	struct tunnel *tun;               /* its listeners' counters (tunnel_listener) */
 };
 
 typedef void (*ctl_render_fn)(void *arg, const char *cmd, struct buf *out);

@@ -719,6 +719,7 @@ static void daemon_render(void *arg, const char *cmd, struct buf *out)
 		tunnel_view_get(d->tun, &tv);
 	struct ctl_view v = {
 		.tunnel = d->tun ? &tv : NULL,
+		.tun = d->tun,
 		.instance = d->conf->global.instance,
 		.config = d->path,
 		.pid = (long)getpid(),

@@ -196,30 +196,6 @@ static void px_free(struct proxy_conn *p, bool handed_over)
 		log_err("proxy: cannot defer a free; leaking one connection object");
 }
 
-int proxy_status_err(unsigned status)
-{
-	switch (status) {
-	case 403:
-		return ERR_HTTP_403;
-	case 405:
-		return ERR_HTTP_405;
-	case 407:
-		return ERR_HTTP_407;
-	case 408:
-		return ERR_HTTP_408;
-	case 431:
-		return ERR_HTTP_431;
-	case 502:
-		return ERR_HTTP_502;
-	case 504:
-		return ERR_HTTP_504;
-	case 505:
-		return ERR_HTTP_505;
-	default:
-		return ERR_HTTP_400; /* 400, 417, 501 */
-	}
-}
-
 void proxy_answer_close(int fd, unsigned status, const char *why, const char *extra)
 {
 	char out[1024];
@@ -241,7 +217,7 @@ void proxy_answer_close(int fd, unsigned status, const char *why, const char *ex
 /* Answer status with a body naming why, count and log it, close. */
 static void px_refuse(struct proxy_conn *p, unsigned status, const char *why, const char *extra)
 {
-	int err = proxy_status_err(status);
+	int err = stats_status_err(status);
 	ctr_add(&p->wl->ctr->err[err], 1);
 	log_debug("listener %s: %s: %u %s", p->wl->l->name,
 	          p->t->target[0] ? p->t->target : "(no target)", status, why);

@@ -222,7 +222,7 @@ static int fwd_abort(struct fwd *f, int reason)
 /* Refuse the current request with status (nothing of a response was sent yet). */
 static int fwd_refuse(struct fwd *f, unsigned status, const char *why, const char *extra)
 {
-	int err = proxy_status_err(status);
+	int err = stats_status_err(status);
 	ctr_add(&f->wl->ctr->err[err], 1);
 	log_debug("listener %s: %s: %u %s", f->wl->l->name,
 	          f->r.target[0] ? f->r.target : "(no target)", status, why);

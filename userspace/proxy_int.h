@@ -16,9 +16,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* The per-listener error counter (enum stats_err) for a refusal's status. */
-int proxy_status_err(unsigned status);
-
 /*
  * Check the requested host (a name, or numeric text without brackets) and
  * port against lc's deny list, default deny list and allow list.

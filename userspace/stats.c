@@ -26,6 +26,7 @@ static const char *const err_names[ERR__MAX] = {
     [ERR_HTTP_504] = "http_504",
     [ERR_HTTP_505] = "http_505",
     [ERR_CLIENT_GONE] = "client_gone",
+    [ERR_TUNNEL_DOWN] = "tunnel_down",
     [ERR_MAX_LIFETIME] = "max_lifetime",
     [ERR_MAX_BYTES] = "max_bytes",
     [ERR_MIN_RATE] = "min_rate",
@@ -34,6 +35,32 @@ static const char *const err_names[ERR__MAX] = {
 const char *stats_err_name(int err)
 {
 	return err >= 0 && err < ERR__MAX ? err_names[err] : "?";
+}
+
+int stats_status_err(unsigned status)
+{
+	switch (status) {
+	case 403:
+		return ERR_HTTP_403;
+	case 405:
+		return ERR_HTTP_405;
+	case 407:
+		return ERR_HTTP_407;
+	case 408:
+		return ERR_HTTP_408;
+	case 431:
+		return ERR_HTTP_431;
+	case 502:
+		return ERR_HTTP_502;
+	case 503:
+		return ERR_TUNNEL_DOWN;
+	case 504:
+		return ERR_HTTP_504;
+	case 505:
+		return ERR_HTTP_505;
+	default:
+		return ERR_HTTP_400; /* 400, 417, 501 */
+	}
 }
 
 void stats_sum(const struct lsn_ctr *slots, int n, struct lsn_ctr *out)

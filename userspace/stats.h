@@ -30,6 +30,7 @@ enum stats_err {
 	ERR_HTTP_504,         /* connect to the target timed out */
 	ERR_HTTP_505,         /* HTTP version other than 1.0 / 1.1 */
 	ERR_CLIENT_GONE,      /* client closed before its request was answered */
+	ERR_TUNNEL_DOWN,      /* via = "tunnel": it could not take the connection (503, or reset) */
 	/* Relay policy (TCP listeners): */
 	ERR_MAX_LIFETIME,     /* open for max_lifetime_ms: closed */
 	ERR_MAX_BYTES,        /* relayed max_bytes: closed */
@@ -62,6 +63,8 @@ static inline uint64_t ctr_get(const uint64_t *c)
 }
 
 const char *stats_err_name(int err);
+/* The reason counted for an HTTP error status a proxy answered. */
+int stats_status_err(unsigned status);
 /* Sum n slots into out. */
 void stats_sum(const struct lsn_ctr *slots, int n, struct lsn_ctr *out);
 

@@ -728,13 +728,31 @@ static void *tun_main(void *arg)
 
 /* ---- the API other threads use ------------------------------------------ */
 
+bool tunnel_listener(struct tunnel *t, size_t i, const struct conf_listener **lc,
+                     struct lsn_ctr *sum)
+{
+	if (!t || i >= t->nlctr)
+		return false;
+	*lc = t->lctr[i].lc;
+	stats_sum(&t->lctr[i].ctr, 1, sum);
+	return true;
+}
+
 static int open_listeners(struct tunnel *t)
 {
 	const struct conf *c = t->conf;
+	size_t n = 0;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		n += tunnel_owns(c->listeners[i]);
+	if (n && !(t->lctr = aligned_alloc(_Alignof(struct tlsn_ctr), n * sizeof(*t->lctr))))
+		return -ENOMEM;
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		struct conf_listener *lc = c->listeners[i];
 		if (!tunnel_owns(lc))
 			continue;
+		struct tlsn_ctr *lctr = &t->lctr[t->nlctr++];
+		memset(&lctr->ctr, 0, sizeof(lctr->ctr));
+		lctr->lc = conf_listener_ref(lc);
 		char a[ADDR_STRLEN];
 		addr_format(&lc->bind.a, a);
 		if (t->server || lc->proto != PROTO_TCP) {
@@ -758,6 +776,7 @@ static int open_listeners(struct tunnel *t)
 		    .fd = fd, .fn = lc->mode == MODE_HTTP ? thcli_accept_cb : tstream_accept_cb};
 		tl->t = t;
 		tl->lc = conf_listener_ref(lc);
+		tl->ctr = &lctr->ctr;
 		tl->next = t->lsns;
 		t->lsns = tl;
 		int err = loop_add(t->loop, &tl->io, EPOLLIN);
@@ -938,6 +957,9 @@ void tunnel_free(struct tunnel *t)
 	if (t->ssl_ctx)
 		wolfSSL_CTX_free(t->ssl_ctx);
 	tallow_free(t);
+	for (size_t i = 0; i < t->nlctr; i++)
+		conf_listener_unref(t->lctr[i].lc);
+	free(t->lctr);
 	loop_free(t->loop);
 	free(t->txbuf);
 	free(t->rxbuf);

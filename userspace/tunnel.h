@@ -65,6 +65,12 @@ static inline bool tunnel_owns(const struct conf_listener *lc)
 	return lc->via == VIA_TUNNEL;
 }
 
+struct lsn_ctr;
+/* The i-th listener with via = "tunnel" (config order) and its counters
+ * summed into *sum; false past the last. Thread-safe; NULL t has none. */
+bool tunnel_listener(struct tunnel *t, size_t i, const struct conf_listener **lc,
+                     struct lsn_ctr *sum);
+
 /* Render v as text or JSON (an object without a leading key) for ctl.c. */
 void tunnel_view_text(const struct tunnel_view *v, struct buf *out);
 void tunnel_view_json(const struct tunnel_view *v, struct buf *out);

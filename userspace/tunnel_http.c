@@ -177,6 +177,7 @@ enum hc_resp { HR_NONE, HR_WAIT, HR_BODY, HR_DONE }; /* its response */
 struct thcli {
 	struct tunnel *t;
 	struct conf_listener *lc;
+	struct lsn_ctr *ctr; /* its listener's counters */
 	struct loop_io io;
 	struct loop_timer timer; /* idle between requests, then the lingering close */
 	struct loop_pending run; /* a stream event asks for hc_run */
@@ -239,6 +240,7 @@ static void hc_free(struct thcli *h, bool rst)
 	if (h->next)
 		h->next->prev = h->prev;
 	conf_listener_unref(h->lc);
+	ctr_add(&h->ctr->active, (uint64_t)-1);
 	if (loop_defer(t->loop, hc_free_mem, h))
 		log_err("tunnel: out of memory: an http connection's buffers leak");
 }
@@ -252,6 +254,7 @@ static void hc_error(struct thcli *h, unsigned status, const char *why)
 		return;
 	}
 	log_info("listener %s: answered %u: %s", h->lc->name, status, why);
+	ctr_add(&h->ctr->err[stats_status_err(status)], 1);
 	char out[512];
 	size_t n;
 	if (http1_error_response(out, sizeof(out), status, why, NULL, &n) &&
@@ -279,6 +282,7 @@ static int hc_read(struct thcli *h)
 		if (n > 0) {
 			h->in_len += (size_t)n;
 			h->t->st.stream_bytes_up += (uint64_t)n;
+			ctr_add(&h->ctr->bytes_in, (uint64_t)n);
 		} else if (n == 0) {
 			h->in_eof = true;
 		} else if (errno == EAGAIN) {
@@ -479,11 +483,20 @@ static bool hc_step(struct thcli *h)
 	return progress;
 }
 
+/* Write what waits for the client. */
+static int hc_flush(struct thcli *h)
+{
+	size_t queued = h->out.len;
+	int err = thq_flush(&h->out, h->io.fd, h->s);
+	ctr_add(&h->ctr->bytes_out, queued - h->out.len);
+	return err;
+}
+
 static void hc_run(struct thcli *h)
 {
 	if (h->freed)
 		return;
-	if (thq_flush(&h->out, h->io.fd, h->s)) {
+	if (hc_flush(h)) {
 		hc_free(h, true);
 		return;
 	}
@@ -503,7 +516,7 @@ static void hc_run(struct thcli *h)
 		loop_pending_add(h->t->loop, &h->run); /* more to do: after other work */
 	if (h->freed)
 		return;
-	if (thq_flush(&h->out, h->io.fd, h->s)) {
+	if (hc_flush(h)) {
 		hc_free(h, true);
 		return;
 	}
@@ -636,6 +649,9 @@ static void hc_new(struct tlsn *tl, int fd, const struct sockaddr_storage *peer)
 	}
 	h->t = t;
 	h->lc = conf_listener_ref(tl->lc);
+	h->ctr = tl->ctr;
+	ctr_add(&h->ctr->total, 1);
+	ctr_add(&h->ctr->active, 1);
 	h->io = (struct loop_io){.fd = fd, .fn = hc_io_cb};
 	h->timer.fn = hc_timer_cb;
 	h->run.fn = hc_run_cb;

@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "http1.h"
 #include "loop.h"
+#include "stats.h"
 #include "tunnel.h"
 
 #include <nghttp3/nghttp3.h>
@@ -83,6 +84,7 @@ struct tstream {
 	struct loop_io io;                  /* the TCP socket, fd -1 once closed */
 	struct loop_timer timer;            /* request head / dial deadline */
 	struct conf_listener *lc;           /* client side */
+	struct lsn_ctr *ctr;                /* client TCP streams: their listener's counters */
 	uint8_t *up;                        /* TCP -> QUIC ring, upcap bytes */
 	size_t upcap;                       /* a power of two, TS_UP_START up to t->up_cap */
 	bool grow;                          /* full: double the ring once it is empty */
@@ -156,7 +158,14 @@ struct tlsn {
 	struct loop_io io;
 	struct tunnel *t;
 	struct conf_listener *lc;
+	struct lsn_ctr *ctr; /* in t->lctr: outlives the listening socket */
 	struct tlsn *next;
+};
+
+/* A via-tunnel listener's counters (one slot: only the tunnel thread writes). */
+struct tlsn_ctr {
+	struct lsn_ctr ctr;
+	struct conf_listener *lc;
 };
 
 struct dns;
@@ -198,6 +207,8 @@ struct tunnel {
 	bool first_attempt_done;
 
 	struct tlsn *lsns;
+	struct tlsn_ctr *lctr; /* client: per via-tunnel listener, config order; freed with t */
+	size_t nlctr;
 	struct acl *allow;        /* server: upstreams.allow compiled */
 	struct dns *dns;          /* server: dialled targets; client: the peer. NULL until used */
 	struct dns_query *peer_q; /* client: resolving tunnel.peer */

@@ -32,8 +32,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define REQUEST_TIMEOUT_MS 30000 /* a CONNECT head must arrive within this */
-
 static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events);
 static void ts_flush_cb(struct loop *l, struct loop_pending *p);
 
@@ -121,6 +119,8 @@ void tstream_free(struct tstream *s, bool rst)
 	dns_cancel(s->q);
 	happy_cancel(s->h);
 	ts_unlink(s);
+	if (s->ctr)
+		ctr_add(&s->ctr->active, (uint64_t)-1);
 	if (s->lc)
 		conf_listener_unref(s->lc);
 	if (loop_defer(t->loop, ts_free_mem, s))
@@ -156,11 +156,21 @@ void tstream_reset(struct tstream *s)
 	tun_kick(c);
 }
 
+/* Count a client stream's failure on its listener. */
+static void ts_count(struct tstream *s, int err)
+{
+	if (s->ctr)
+		ctr_add(&s->ctr->err[err], 1);
+}
+
 /* Write out[0..n) to a connect-mode client's socket (a fresh one: the few
  * bytes fit its send buffer). */
 static void ts_write_reply(struct tstream *s, const char *out, size_t n)
 {
-	if (s->io.fd >= 0 && write(s->io.fd, out, n) != (ssize_t)n)
+	ssize_t w = s->io.fd >= 0 ? write(s->io.fd, out, n) : -1;
+	if (w > 0 && s->ctr)
+		ctr_add(&s->ctr->bytes_out, (uint64_t)w);
+	if (w != (ssize_t)n)
 		log_debug("tunnel: stream: reply not fully written");
 }
 
@@ -171,6 +181,7 @@ static void ts_refuse(struct tstream *s, unsigned status, const char *why, const
 {
 	char out[1024];
 	size_t n;
+	ts_count(s, stats_status_err(status));
 	if (http1_error_response(out, sizeof(out), status, why, extra, &n) &&
 	    http1_error_response(out, sizeof(out), status, NULL, NULL, &n))
 		return;
@@ -286,6 +297,8 @@ static int ts_read_up(struct tstream *s)
 		if (n > 0) {
 			s->up_tail += (uint64_t)n;
 			s->t->st.stream_bytes_up += (uint64_t)n;
+			if (s->ctr)
+				ctr_add(&s->ctr->bytes_in, (uint64_t)n);
 			ts_resume(s);
 			continue;
 		}
@@ -342,7 +355,10 @@ void tstream_acked(struct tstream *s, uint64_t n)
 static int ts_flush_down(struct tstream *s)
 {
 	if (s->io.fd >= 0) {
+		size_t queued = s->down.len;
 		int err = thq_flush(&s->down, s->io.fd, s);
+		if (s->ctr)
+			ctr_add(&s->ctr->bytes_out, queued - s->down.len);
 		if (err)
 			return err;
 	}
@@ -405,6 +421,8 @@ void tstream_peer_reset(struct tstream *s, uint64_t code)
 	/* The peer's TCP side was reset (or it gave up): reset ours, both ways. */
 	log_debug("tunnel: stream %lld reset by the peer (0x%llx)", (long long)s->sid,
 	          (unsigned long long)code);
+	if (s->phase == TP_RELAY) /* not a refusal, already counted by its status */
+		ts_count(s, ERR_BACKEND_RESET);
 	ts_close_tcp(s, true);
 	if (s->c && s->sid >= 0) {
 		ngtcp2_conn_shutdown_stream(s->c->conn, 0, s->sid, NGHTTP3_H3_CONNECT_ERROR);
@@ -458,6 +476,7 @@ static void ts_io_cb(struct loop *l, struct loop_io *io, uint32_t events)
 	return;
 reset:
 	log_debug("tunnel: stream %lld: TCP side reset", (long long)s->sid);
+	ts_count(s, ERR_CLIENT_RESET);
 	ts_close_tcp(s, true);
 	tstream_reset(s);
 	if (!s->c)
@@ -467,8 +486,10 @@ reset:
 static void ts_timer_cb(struct loop *l, struct loop_timer *tm)
 {
 	struct tstream *s = container_of(tm, struct tstream, timer);
-	if (s->phase == TP_REQUEST)
+	if (s->phase == TP_REQUEST) {
+		ts_refuse(s, 408, "request head not complete in time", NULL);
 		tstream_free(s, false);
+	}
 }
 
 /* ---- headers ------------------------------------------------------------ */
@@ -723,6 +744,7 @@ static void ts_client_request(struct tstream *s)
 	while (s->head_len < cap) {
 		ssize_t n = read(s->io.fd, s->head + s->head_len, cap - s->head_len);
 		if (n > 0) {
+			ctr_add(&s->ctr->bytes_in, (uint64_t)n);
 			s->head_len += (size_t)n;
 			continue;
 		}
@@ -781,20 +803,25 @@ static void ts_client_request(struct tstream *s)
 static void ts_client_new(struct tlsn *tl, int fd)
 {
 	struct tunnel *t = tl->t;
+	int err;
 	struct tstream *s = tstream_new(t, tl->lc->mode == MODE_CONNECT ? TS_CONNECT : TS_FORWARD);
 	if (!s) {
 		close(fd);
 		return;
 	}
 	s->lc = conf_listener_ref(tl->lc);
+	s->ctr = tl->ctr;
+	ctr_add(&s->ctr->total, 1);
+	ctr_add(&s->ctr->active, 1);
 	s->io.fd = fd;
 	s->timer.fn = ts_timer_cb;
 	if (s->kind == TS_CONNECT) {
 		s->phase = TP_REQUEST;
-		loop_timer_set(t->loop, &s->timer, REQUEST_TIMEOUT_MS);
-	} else if (ts_client_open(s, tl->lc->target)) {
+		loop_timer_set(t->loop, &s->timer, (uint64_t)s->lc->request_timeout_ms);
+	} else if ((err = ts_client_open(s, tl->lc->target))) {
 		/* A forward has no way to say why: the reset is the answer. */
 		t->st.streams_refused++;
+		ts_count(s, err == -EPROTO ? ERR_RESOURCE : ERR_TUNNEL_DOWN);
 		tstream_free(s, true);
 		return;
 	}

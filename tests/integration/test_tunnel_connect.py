@@ -3,7 +3,8 @@
 tunnel is carried as an HTTP/3 CONNECT stream; bytes pipelined behind the
 head arrive first and in order, both directions SHA-256-exact; a target not
 in upstreams.allow gets 403 with the peer's Proxy-Status and a body; a
-non-CONNECT request gets 405 with Allow; while the tunnel is down a CONNECT
+non-CONNECT request gets 405 with Allow, an unfinished head 408 after
+request_timeout_ms; while the tunnel is down a CONNECT
 gets 503 at once. The server resolves a name target without blocking (c-ares,
 here from /etc/hosts) and answers 502 for a refused and 504 for a silent
 target."""
@@ -39,7 +40,7 @@ def main():
                                               "10.77.2.3:9000"]))
         cli = Kfwd(t, [], name="cli")
         cli.write_config(client_conf(cli, d, [dict(name="prox", bind=PROXY, mode="connect",
-                                                   via="tunnel")]))
+                                                   via="tunnel", request_timeout_ms=1000)]))
         srv.start()
         cli.start()
         wait_for(lambda: (tunnel_state(cli) or {}).get("state") == "up", 10, "tunnel up")
@@ -78,6 +79,8 @@ def main():
 
         r = raw(t, "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
         check(r.startswith("HTTP/1.1 405 ") and "Allow: CONNECT" in r, "405: %r" % r[:200])
+        r = raw(t, "CONNECT 10.77.2.2:9000 HTTP/1.1\\r\\n")
+        check(r.startswith("HTTP/1.1 408 "), "unfinished head: %r" % r[:200])
 
         srv.stop()
         wait_for(lambda: (tunnel_state(cli) or {}).get("state") != "up", 15, "tunnel down")
@@ -87,6 +90,16 @@ def main():
         # streams. The tunnel thread publishes its counters on a timer: wait.
         wait_for(lambda: tunnel_state(cli)["streams_refused"] == 4, 5,
                  "both refusals counted: %s" % json.dumps(tunnel_state(cli)))
+        # The listener's own counters: every answer by its status, every
+        # connection closed again.
+        want = {"http_400": 1, "http_403": 1, "http_405": 1, "http_408": 1, "http_502": 1,
+                "http_504": 1, "tunnel_down": 1}
+        l = cli.wait_stat("prox", lambda l: l["active"] == 0, 10, "all connections closed")
+        errs = {k: v for k, v in l["errors"].items() if v}
+        check(l["path"] == "tunnel" and l["total"] == 9 and errs == want,
+              "listener counters %s, errors %s, want %s" % (l, errs, want))
+        check(l["bytes_in"] > SIZE + (1 << 20) and l["bytes_out"] > SIZE + (1 << 20),
+              "bytes each way: the two exact transfers and the heads: %s" % l)
         cli.finish()
 
 

@@ -2,7 +2,9 @@
 """QUIC tunnel, two kfwd in gw: mutual-TLS handshake; a forward stream byte-exact
 both ways with half-close; a forced key update mid-transfer stays byte-exact;
 the server killed and restarted: the client reconnects by itself and a new
-stream succeeds."""
+stream succeeds. The client's `kfwd stats` lists the via-tunnel listener with
+path "tunnel", its connections and bytes, and a connection refused while the
+tunnel is down as tunnel_down."""
 import os
 import subprocess
 import sys
@@ -12,6 +14,15 @@ from kfwdtest import KFWD, Kfwd, Topology, assert_exact, check, log, run, transf
 from tunnel_util import certs, client_conf, server_conf, tunnel_state  # noqa: E402
 
 SIZE = 16 << 20
+# Connect to the forward listener and report how the connection ended.
+REFUSED = """
+import socket
+s = socket.create_connection(("10.77.1.1", 8080), timeout=5)
+try:
+    print("eof" if s.recv(1) == b"" else "data")
+except ConnectionResetError:
+    print("reset")
+"""
 
 
 def main():
@@ -36,6 +47,11 @@ def main():
         check(crc == 0 and src == 0, "peers exited %s/%s" % (crc, src))
         assert_exact(cc, sc, "forward")
         check(cc[0]["tx_bytes"] == SIZE and cc[0]["rx_bytes"] == SIZE, "sizes %s" % cc[0])
+        l = cli.wait_stat("db", lambda l: l["active"] == 0, 10, "the stream closed")
+        check(l["path"] == "tunnel" and l["mode"] == "forward" and l["total"] == 1,
+              "client stats list the listener: %s" % l)
+        check(l["bytes_in"] == SIZE and l["bytes_out"] == SIZE and not any(l["errors"].values()),
+              "its bytes each way and no errors: %s" % l)
 
         # Key update while bytes flow (rate-limited so it is mid-transfer).
         # --conns 1: a server peer otherwise keeps listening for more connections.
@@ -60,6 +76,11 @@ def main():
         # Server gone: the client goes down, and comes back when it returns.
         srv.stop()
         wait_for(lambda: tunnel_state(cli)["state"] != "up", 15, "client sees the tunnel down")
+        # A forward has no status line to say why: the connection is reset, and counted.
+        r = t.client.run(["python3", "-c", REFUSED])
+        check(r.stdout.strip() in ("reset", "eof"), "refused while down: %r" % r.stdout)
+        l = cli.wait_stat("db", lambda l: l["errors"]["tunnel_down"] == 1, 5, "refusal counted")
+        check(l["active"] == 0, "the refused connection is not left open: %s" % l)
         srv.start()
         tv = wait_for(lambda: tunnel_state(cli)["state"] == "up" and tunnel_state(cli), 15,
                       "client reconnected by itself")

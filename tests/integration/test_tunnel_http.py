@@ -159,6 +159,9 @@ def main():
         wait_for(lambda: tunnel_state(cli)["state"] != "up", 15, "client sees the tunnel down")
         r = req(t, "GET", "/bytes?n=10")
         check(r["status"] == 503, "tunnel down -> 503: %s" % r)
+        l = cli.wait_stat("api", lambda l: l["errors"]["tunnel_down"] >= 1, 5, "503 counted")
+        check(l["path"] == "tunnel" and l["total"] > 200 and l["bytes_in"] > 64 << 20 and
+              l["bytes_out"] > 64 << 20, "listener counters: %s" % l)
         up.stop()
         cli.finish()
 

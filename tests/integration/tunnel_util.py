@@ -71,7 +71,9 @@ def client_conf(k, d, listeners, cert="a", ca="ca", peer_name="gw-b.test", peer=
     """peer: the server's host (default its bind address) and port; transport:
     more tunnel.transport keys as libconfig text; glob: more global keys."""
     def val(v):
-        return ("true" if v else "false") if isinstance(v, bool) else '"%s"' % v
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v) if isinstance(v, int) else '"%s"' % v
     ls = ",\n".join("  { " + " ".join('%s = %s;' % (k, val(v)) for k, v in l.items()) + " }"
                     for l in listeners)
     return ("global = { workers = 1; control_socket = \"%s\"; instance = \"%s\"; "

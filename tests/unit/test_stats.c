@@ -32,6 +32,17 @@ Test(stats, err_names_of_some_values)
 	cr_assert_str_eq(stats_err_name(ERR_SHUTDOWN_CUT), "shutdown_cut");
 }
 
+Test(stats, answered_status_to_reason)
+{
+	cr_assert_eq(stats_status_err(403), ERR_HTTP_403);
+	cr_assert_eq(stats_status_err(408), ERR_HTTP_408);
+	cr_assert_eq(stats_status_err(502), ERR_HTTP_502);
+	cr_assert_eq(stats_status_err(503), ERR_TUNNEL_DOWN, "503: the tunnel could not take it");
+	cr_assert_str_eq(stats_err_name(ERR_TUNNEL_DOWN), "tunnel_down");
+	cr_assert_eq(stats_status_err(417), ERR_HTTP_400, "417 and 501 count as 400");
+	cr_assert_eq(stats_status_err(501), ERR_HTTP_400);
+}
+
 Test(stats, err_name_out_of_range)
 {
 	cr_assert_str_eq(stats_err_name(-1), "?");

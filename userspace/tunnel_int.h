@@ -1,5 +1,6 @@
 /*
- * Internals shared by tunnel.c (connection lifecycle, UDP I/O), tunnel_tls.c
+ * Internals shared by tunnel.c (the thread, sockets, API), tunnel_conn.c
+ * (a QUIC connection's lifecycle), tunnel_io.c (UDP I/O), tunnel_tls.c
  * (wolfSSL), tunnel_h3.c (nghttp3 glue), tunnel_stream.c (TCP <-> HTTP/3
  * CONNECT relay, and the request stream object every mode uses),
  * tunnel_http.c (mode http, client side) and tunnel_upstream.c (mode http,
@@ -237,7 +238,7 @@ void tconn_timer_cb(struct loop *l, struct loop_timer *tm);
 void tconn_tx_more_cb(struct loop *l, struct loop_pending *p);
 void tio_recv_cb(struct loop *l, struct loop_io *io, uint32_t events);
 
-/* ---- tunnel.c ---- */
+/* ---- tunnel_conn.c ---- */
 /* Close the connection (CONNECTION_CLOSE sent) after the current batch, with
  * a reason for the log and `last_error`. */
 void tconn_fail(struct tconn *c, const char *why);
@@ -249,6 +250,14 @@ void tconn_read_error(struct tconn *c, int rv);
  * to: the local address it arrived at (t->bind unless t->pktinfo). */
 struct tconn *tconn_accept(struct tunnel *t, const struct addr *from, const struct addr *to,
                            const uint8_t *pkt, size_t len);
+/* Free c and its streams at once (tunnel_free; closing goes through tconn_fail). */
+void tconn_free(struct tconn *c);
+/* Client: t->reconnect's callback, the next connection attempt. */
+void tun_reconnect_cb(struct loop *l, struct loop_timer *tm);
+
+/* ---- tunnel.c ---- */
+/* Set the published state ("connecting", "up", "down"), also for systemd. */
+void tun_set_state(struct tunnel *t, const char *state);
 /* Write every connection that received packets; free closed ones. */
 void tun_flush(struct tunnel *t);
 /* Have c write after this loop iteration (credit or stream data to send). */

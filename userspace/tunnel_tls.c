@@ -126,7 +126,7 @@ int ttls_session_new(struct tconn *c)
 	WOLFSSL *ssl = wolfSSL_new(t->ssl_ctx);
 	if (!ssl)
 		return -ENOMEM;
-	c->ref.get_conn = NULL; /* set by tunnel.c */
+	c->ref.get_conn = NULL; /* set by tunnel_conn.c */
 	c->ref.user_data = c;
 	wolfSSL_set_app_data(ssl, &c->ref);
 	/* Both roles list h3 only: the server's select callback alone is not

@@ -477,7 +477,8 @@ test_verify() { # R S: BYTES of kfwd-peer's stream, SHA-256 compared, once per s
 		c, s = conn(sys.argv[1]), conn(sys.argv[2])
 		ok = bool(c and s and not c["error"] and c["tx_bytes"] == int(sys.argv[3])
 		          and (c["tx_bytes"], c["tx_sha256"]) == (s["rx_bytes"], s["rx_sha256"]))
-		print(json.dumps({"bytes": c and c["tx_bytes"], "sha256_equal": ok,
+		print(json.dumps({"bytes": c and c["tx_bytes"], "received_bytes": s and s["rx_bytes"],
+		                  "sha256_equal": ok,
 		                  "sent_sha256": c and c["tx_sha256"], "received_sha256": s and s["rx_sha256"],
 		                  "error": (c or {}).get("error") or (None if c else "no client report")}))
 	EOF

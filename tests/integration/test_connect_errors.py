@@ -7,7 +7,6 @@ import hashlib
 import os
 import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kfwdtest import Topology, check, log, run  # noqa: E402

@@ -64,7 +64,7 @@ def main():
         rc_su, su = s_up.result(60)
         rc_cd, cd = c_down.result(180)
         rc_sd, sd = s_down.result(60)
-        check(rc_cu == rc_su == rc_cd == rc_sd == 0, "peers exited %s" % [rc_cu, rc_su, rc_cd, rc_sd])
+        check(rc_cu == rc_su == rc_cd == rc_sd == 0, "peers exited %s" % ([rc_cu, rc_su, rc_cd, rc_sd],))
         assert_exact(cu, su, "client->backend with a stalled backend")
         assert_exact(cd, sd, "backend->client with a stalled client")
         for name, writer in (("client (up)", c_up), ("backend (down)", s_down)):

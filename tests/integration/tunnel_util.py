@@ -3,7 +3,7 @@ temp dir, and the two kfwd configs (server and client) in gw."""
 import os
 import subprocess
 
-from kfwdtest import GW_B_V4, GW_C_V4, PREFIX  # noqa: F401
+from kfwdtest import GW_B_V4
 
 
 def _ssl(args, cwd):

@@ -6,8 +6,10 @@ side (the peer's FIN arrived, ours went) while bytes still wait in kfwd for
 the TCP socket. The connection-level credit they hold must be given back
 too, or every such stream shrinks the connection window for good.
 
-The client grants the peer 1 MiB on the connection, and TCP buffers are
-fixed small in every namespace (about 200 KiB per socket pair), so what a
+The client grants the peer 1 MiB on the connection, TCP buffers are fixed
+small in every namespace (about 200 KiB per socket pair), and the server's
+send ring per stream stays at 256 KiB (stream_buffer at its minimum: a ring
+that grows would make each probe depend on how far it grew), so what a
 stalled reader lets through is the window plus those buffers:
   - probe: 8 MiB to a client that reads nothing for 3 s; the backend's
     writer gets as far as the buffers and the connection window allow;
@@ -28,6 +30,7 @@ PROBE = 8 << 20
 LEAKY = 768 << 10
 PAUSE_MS = 3000
 SLACK = 256 << 10
+RING = 256 << 10  # transport.stream_buffer's minimum
 
 
 def stream(t, size, seed):
@@ -53,7 +56,8 @@ def main():
         d = t.tmpdir
         certs(d)
         srv = Kfwd(t, [], name="srv")
-        srv.write_config(server_conf(srv, d, ["10.77.2.2:9000"]))
+        srv.write_config(server_conf(srv, d, ["10.77.2.2:9000"],
+                                     transport="stream_buffer = %d;" % RING))
         cli = Kfwd(t, [], name="cli")
         window = ("initial_max_data = %d; max_window = %d; initial_max_stream_data = %d; "
                   "max_stream_window = %d;" % (WINDOW, WINDOW, WINDOW, WINDOW))

@@ -127,6 +127,7 @@ struct conf_global {
 	char *bpf_pin_path;
 	int fastpath_backlog;    /* bytes; the splice verdict's peer-backlog limit */
 	int fastpath_sndbuf;     /* bytes; send buffer of spliced sockets, 0: autotuning */
+	int fastpath_sndbuf_total; /* bytes; the most fastpath_sndbuf handed out at once, 0: no cap */
 	struct conf_strlist interfaces; /* XDP attaches here; empty: no XDP */
 	bool xdp_forward;        /* forward installed UDP flows in XDP */
 	int shutdown_grace_ms;

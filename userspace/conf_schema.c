@@ -47,6 +47,14 @@ const struct conf_key conf_global_keys[] = {
      "only into free send-buffer space, so a small buffer hands most bytes to kfwd's "
      "relay; it is charged memory, used only while a reader is slower than its writer. "
      "0 leaves the kernel's autotuning (which starts small). Read at start only."},
+    {"fastpath_sndbuf_total", K_INT, 0, G(fastpath_sndbuf_total), 0, 2147483647, "0", NULL,
+     "TCP fast path: the most `fastpath_sndbuf` bytes handed out at once, counted per "
+     "socket (two per connection). A forced buffer is not shrunk by the kernel under TCP "
+     "memory pressure, so hundreds of connections with slow readers can push the host "
+     "past `tcp_mem`; past this total a new connection keeps autotuned buffers, and more "
+     "of its bytes then go through kfwd's relay (CPU, and kfwd's own memory). `kfwd "
+     "stats` shows the bytes in use and the connections refused one. 0: no cap. Read at "
+     "start only."},
     {"interfaces", K_STRLIST, KF_IFNAME, G(interfaces), 0, 64, "(none: no XDP)", NULL,
      "Interfaces kfwd attaches its XDP program to (native mode where the driver has "
      "it, generic otherwise; the log says which): the UDP fast path and the front door "

@@ -273,6 +273,13 @@ static void render_json(const struct ctl_view *v, struct buf *b)
 	buf_json_str(b, v->bpf->detail);
 	buf_printf(b, "},\"fastpath\":{\"active\":%s,\"detail\":", v->fp ? "true" : "false");
 	buf_json_str(b, v->fp_detail);
+	if (v->fp) {
+		int64_t used, total;
+		uint64_t refused;
+		fastpath_sndbuf_usage(v->fp, &used, &total, &refused);
+		buf_printf(b, ",\"sndbuf\":{\"in_use\":%lld,\"total\":%lld,\"refused\":%llu}",
+			   (long long)used, (long long)total, (unsigned long long)refused);
+	}
 	render_json_kernel(v, b);
 	buf_printf(b, "}");
 	xdp_view_stats_json(v, b);
@@ -323,7 +330,23 @@ static void render_text(const struct ctl_view *v, struct buf *b)
 		   (unsigned long long)v->reloads, (unsigned long long)v->reload_failures);
 	buf_printf(b, "bpf: %s: %s\n", v->bpf->ok ? "available" : "not available",
 		   v->bpf->detail);
-	buf_printf(b, "fastpath: %s: %s\n\n", v->fp ? "on" : "off", v->fp_detail);
+	buf_printf(b, "fastpath: %s: %s\n", v->fp ? "on" : "off", v->fp_detail);
+	if (v->fp) {
+		int64_t used, total;
+		uint64_t refused;
+		char u[16], tot[16];
+		fastpath_sndbuf_usage(v->fp, &used, &total, &refused);
+		if (total)
+			buf_printf(b,
+				   "fastpath send buffers: %s forced of %s, %llu connection(s) left "
+				   "autotuned\n",
+				   ctl_fmt_bytes((uint64_t)used, u), ctl_fmt_bytes((uint64_t)total, tot),
+				   (unsigned long long)refused);
+		else
+			buf_printf(b, "fastpath send buffers: %s forced (no cap)\n",
+				   ctl_fmt_bytes((uint64_t)used, u));
+	}
+	buf_printf(b, "\n");
 	buf_printf(b, "%-14s %-22s %-5s %-8s %-9s %7s %9s %11s %11s  %s\n", "LISTENER", "BIND",
 		   "PROTO", "MODE", "PATH", "ACTIVE", "TOTAL", "IN", "OUT", "ERRORS");
 	for (const struct lsn *l = v->lsns; l; l = l->next) {

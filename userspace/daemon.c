@@ -762,7 +762,8 @@ static void daemon_fastpath_start(struct daemon *d)
 	struct fastpath_opts o = {.instance = c->global.instance,
 				  .pin_root = c->global.bpf_pin_path,
 				  .backlog = (uint64_t)c->global.fastpath_backlog,
-				  .sndbuf = c->global.fastpath_sndbuf};
+				  .sndbuf = c->global.fastpath_sndbuf,
+				  .sndbuf_total = c->global.fastpath_sndbuf_total};
 	char why[200];
 	int err = fastpath_new(&o, &d->fp, why, sizeof(why));
 	if (err) {

@@ -37,7 +37,10 @@ struct fastpath {
 	char pin_dir[PATH_MAX];
 	bool verdict_attached;
 	int sndbuf;
-	uint64_t next_flow; /* atomic */
+	int64_t sndbuf_total;
+	int64_t sndbuf_used;     /* atomic: forced send buffer handed out, per socket */
+	uint64_t sndbuf_refused; /* atomic */
+	uint64_t next_flow;      /* atomic */
 	pthread_mutex_t mu; /* guards the quarantine lists */
 	struct slot_list released, cooling;
 };
@@ -298,6 +301,7 @@ int fastpath_new(const struct fastpath_opts *o, struct fastpath **out, char *why
 	pthread_mutex_init(&fp->mu, NULL);
 	fp->next_flow = 1;
 	fp->sndbuf = o->sndbuf;
+	fp->sndbuf_total = o->sndbuf_total;
 	fp->cg.fd = -1;
 	int err = cgroup_child_enter(o->instance, &fp->cg, why, whylen);
 	if (!err)
@@ -342,9 +346,32 @@ const char *fastpath_cgroup(const struct fastpath *fp)
 	return fp->cg.path;
 }
 
-int fastpath_sndbuf(const struct fastpath *fp)
+int fastpath_sndbuf_get(struct fastpath *fp)
 {
+	int64_t two = 2 * (int64_t)fp->sndbuf;
+	if (!fp->sndbuf)
+		return 0;
+	int64_t used = __atomic_add_fetch(&fp->sndbuf_used, two, __ATOMIC_RELAXED);
+	if (fp->sndbuf_total && used > fp->sndbuf_total) {
+		__atomic_sub_fetch(&fp->sndbuf_used, two, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&fp->sndbuf_refused, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	return fp->sndbuf;
+}
+
+void fastpath_sndbuf_put(struct fastpath *fp, int sndbuf)
+{
+	if (sndbuf)
+		__atomic_sub_fetch(&fp->sndbuf_used, 2 * (int64_t)sndbuf, __ATOMIC_RELAXED);
+}
+
+void fastpath_sndbuf_usage(const struct fastpath *fp, int64_t *used, int64_t *total,
+                           uint64_t *refused)
+{
+	*used = __atomic_load_n(&fp->sndbuf_used, __ATOMIC_RELAXED);
+	*total = fp->sndbuf_total;
+	*refused = __atomic_load_n(&fp->sndbuf_refused, __ATOMIC_RELAXED);
 }
 
 const char *fastpath_pin_dir(const struct fastpath *fp)

@@ -28,6 +28,7 @@ struct fastpath_opts {
 	const char *pin_root; /* global.bpf_pin_path: pins go to <pin_root>/<instance>/ */
 	uint64_t backlog;     /* the verdict's peer-backlog limit in bytes, 0: none */
 	int sndbuf;           /* send buffer of spliced sockets, 0: autotuning */
+	int64_t sndbuf_total; /* the most sndbuf bytes handed out at once (per socket), 0: no cap */
 };
 
 /*
@@ -42,8 +43,15 @@ int fastpath_new(const struct fastpath_opts *o, struct fastpath **out, char *why
 void fastpath_free(struct fastpath *fp);
 
 const char *fastpath_cgroup(const struct fastpath *fp);
-/* fastpath_opts.sndbuf, for the relay to apply to both sockets of a connection. */
-int fastpath_sndbuf(const struct fastpath *fp);
+/* The send buffer a new connection's two sockets get: fastpath_opts.sndbuf
+ * while the total allows it (taken for both sockets), else 0 (autotuning).
+ * Thread-safe. Give it back with fastpath_sndbuf_put when the connection ends. */
+int fastpath_sndbuf_get(struct fastpath *fp);
+void fastpath_sndbuf_put(struct fastpath *fp, int sndbuf);
+/* Forced send buffer: bytes in use now, the cap (0: none), and connections
+ * that got none because of it. */
+void fastpath_sndbuf_usage(const struct fastpath *fp, int64_t *used, int64_t *total,
+                           uint64_t *refused);
 const char *fastpath_pin_dir(const struct fastpath *fp);
 
 /* ---- listeners (main thread) ---- */

@@ -71,6 +71,7 @@ struct tcp_fast {
 	uint64_t replied;            /* bytes kfwd wrote to the client before the relay (the 200) */
 	unsigned poll_ms;
 	struct loop_timer poll;
+	int sndbuf; /* forced on both sockets (fastpath_sndbuf_get), 0: autotuned */
 };
 
 /* What one direction works with. */
@@ -535,8 +536,9 @@ static void set_sndbuf(int fd, int bytes)
 void tcp_fast_start(struct tcp_conn *c)
 {
 	struct tcp_fast *f = c->fast;
-	set_sndbuf(c->cli.io.fd, fastpath_sndbuf(c->w->fp));
-	set_sndbuf(c->be.io.fd, fastpath_sndbuf(c->w->fp));
+	f->sndbuf = fastpath_sndbuf_get(c->w->fp);
+	set_sndbuf(c->cli.io.fd, f->sndbuf);
+	set_sndbuf(c->be.io.fd, f->sndbuf);
 	/* Nothing was written to either socket yet: what they count now is the
 	 * handshake, the base of every later comparison. */
 	f->qbase_cli = queued(c->cli.io.fd);
@@ -612,6 +614,7 @@ void tcp_fast_close(struct tcp_conn *c)
 		fastpath_flow_del(w->fp, f->flow_id);
 	fastpath_release(w->fp, &f->cli);
 	fastpath_release(w->fp, &f->be);
+	fastpath_sndbuf_put(w->fp, f->sndbuf);
 	loop_timer_cancel(w->loop, &f->poll);
 	free(f->up.buf);
 	free(f->down.buf);

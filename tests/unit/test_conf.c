@@ -1019,6 +1019,7 @@ Test(conf, schema_markdown_mentions_every_key)
 	    "bpf_pin_path",
 	    "fastpath_backlog",
 	    "fastpath_sndbuf",
+	    "fastpath_sndbuf_total",
 	    "interfaces",
 	    "xdp_forward",
 	    "shutdown_grace_ms",

@@ -80,7 +80,7 @@ static void thq_credit(struct thq *q, struct tstream *s, uint64_t n)
 	}
 }
 
-int thq_flush(struct thq *q, int fd, struct tstream *s)
+int thq_flush(struct thq *q, int fd, struct tstream *s, struct lsn_ctr *ctr)
 {
 	while (q->len) {
 		ssize_t n = write(fd, q->p + q->off, q->len);
@@ -90,6 +90,8 @@ int thq_flush(struct thq *q, int fd, struct tstream *s)
 		q->len -= (size_t)n;
 		if (s)
 			s->t->st.stream_bytes_down += (uint64_t)n;
+		if (ctr)
+			ctr_add(&ctr->bytes_out, (uint64_t)n);
 		/* Framing bytes count as body here: credit runs at most a chunk
 		 * head ahead of the socket, and is exact once the queue is empty. */
 		thq_credit(q, s, (uint64_t)n);
@@ -483,20 +485,11 @@ static bool hc_step(struct thcli *h)
 	return progress;
 }
 
-/* Write what waits for the client. */
-static int hc_flush(struct thcli *h)
-{
-	size_t queued = h->out.len;
-	int err = thq_flush(&h->out, h->io.fd, h->s);
-	ctr_add(&h->ctr->bytes_out, queued - h->out.len);
-	return err;
-}
-
 static void hc_run(struct thcli *h)
 {
 	if (h->freed)
 		return;
-	if (hc_flush(h)) {
+	if (thq_flush(&h->out, h->io.fd, h->s, h->ctr)) {
 		hc_free(h, true);
 		return;
 	}
@@ -516,7 +509,7 @@ static void hc_run(struct thcli *h)
 		loop_pending_add(h->t->loop, &h->run); /* more to do: after other work */
 	if (h->freed)
 		return;
-	if (hc_flush(h)) {
+	if (thq_flush(&h->out, h->io.fd, h->s, h->ctr)) {
 		hc_free(h, true);
 		return;
 	}

@@ -89,7 +89,7 @@ struct tstream {
 	uint8_t *up;                        /* TCP -> QUIC ring, upcap bytes */
 	size_t upcap;                       /* a power of two, TS_UP_START up to t->up_cap */
 	bool grow;                          /* full: double the ring once it is empty */
-	bool up_stalled;                    /* full: reading waits for TS_UP_LOW free bytes */
+	bool up_stalled;                    /* full: reading waits for a quarter free (or empty) */
 	uint64_t up_head, up_sent, up_tail; /* acked, handed to nghttp3, read */
 	bool tcp_eof, fin_given, blocked;   /* tcp_eof: no byte follows those in the ring */
 	struct thq down;                    /* QUIC -> TCP bytes waiting for the socket */
@@ -354,9 +354,10 @@ void thcli_free_all(struct tunnel *t);
 int thq_put_body(struct thq *q, bool chunked, const void *data, size_t n);
 /* Queue n bytes of framing or head. Return 0 or -ENOMEM. */
 int thq_put(struct thq *q, const void *data, size_t n);
-/* Write what fd takes; credit stream s (may be NULL) for body bytes that went.
- * Return 0 (EAGAIN included) or -errno. */
-int thq_flush(struct thq *q, int fd, struct tstream *s);
+/* Write what fd takes; credit stream s (may be NULL) for body bytes that went,
+ * and count every byte written in ctr's bytes_out (a client listener's; may be
+ * NULL). Return 0 (EAGAIN included) or -errno. */
+int thq_flush(struct thq *q, int fd, struct tstream *s, struct lsn_ctr *ctr);
 void thq_free(struct thq *q);
 /* The QUIC stream sid of c is going away: give its peer the credit for what
  * q still holds now (written later, those bytes could not return it), so

@@ -355,10 +355,7 @@ void tstream_acked(struct tstream *s, uint64_t n)
 static int ts_flush_down(struct tstream *s)
 {
 	if (s->io.fd >= 0) {
-		size_t queued = s->down.len;
-		int err = thq_flush(&s->down, s->io.fd, s);
-		if (s->ctr)
-			ctr_add(&s->ctr->bytes_out, queued - s->down.len);
+		int err = thq_flush(&s->down, s->io.fd, s, s->ctr);
 		if (err)
 			return err;
 	}

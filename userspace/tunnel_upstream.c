@@ -398,7 +398,7 @@ static void up_run(struct tup_req *r)
 	struct tup *u = r->u;
 	if (!u || r->phase == UP_CONNECT || r->phase == UP_DONE)
 		return;
-	int err = thq_flush(&r->out, u->io.fd, r->s);
+	int err = thq_flush(&r->out, u->io.fd, r->s, NULL);
 	if (!err && r->websocket && r->req_done && !r->out.len && !r->shut) {
 		shutdown(u->io.fd, SHUT_WR);
 		r->shut = true;

@@ -62,7 +62,7 @@ Test(tunnel_http, credit_follows_the_socket)
 	static char body[3 * 65536];
 	memset(body, 'x', sizeof(body));
 	cr_assert_eq(thq_put_body(&q, false, body, sizeof(body)), 0);
-	cr_assert_eq(thq_flush(&q, p[1], NULL), 0, "EAGAIN is not an error");
+	cr_assert_eq(thq_flush(&q, p[1], NULL, NULL), 0, "EAGAIN is not an error");
 	cr_assert_eq(q.len, sizeof(body) - (size_t)cap);
 	cr_assert_eq(q.owed, q.len, "credit only for what the socket took");
 	char sink[4096];
@@ -71,16 +71,16 @@ Test(tunnel_http, credit_follows_the_socket)
 		ssize_t n;
 		while ((n = read(p[0], sink, sizeof(sink))) > 0)
 			got += (uint64_t)n;
-		cr_assert_eq(thq_flush(&q, p[1], NULL), 0);
+		cr_assert_eq(thq_flush(&q, p[1], NULL, NULL), 0);
 		cr_assert_eq(q.owed, q.len);
 	}
 	cr_assert_eq(q.len, 0);
 	cr_assert_eq(q.owed, 0);
 	close(p[0]);
 	signal(SIGPIPE, SIG_IGN); /* as the daemon does */
-	cr_assert_eq(thq_flush(&q, p[1], NULL), 0, "nothing to write");
+	cr_assert_eq(thq_flush(&q, p[1], NULL, NULL), 0, "nothing to write");
 	cr_assert_eq(thq_put_body(&q, false, "y", 1), 0);
-	cr_assert_eq(thq_flush(&q, p[1], NULL), -EPIPE, "a dead socket is an error");
+	cr_assert_eq(thq_flush(&q, p[1], NULL, NULL), -EPIPE, "a dead socket is an error");
 	close(p[1]);
 }
 

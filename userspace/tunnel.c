@@ -119,13 +119,13 @@ static void tun_start_drain(struct tunnel *t, uint64_t grace)
 	t->draining = true;
 	loop_timer_cancel(t->loop, &t->reconnect);
 	tpeer_cancel(t);
-	while (t->lsns) {
-		struct tlsn *tl = t->lsns;
-		t->lsns = tl->next;
-		loop_del(t->loop, &tl->io);
-		close(tl->io.fd);
-		conf_listener_unref(tl->lc);
-		free(tl);
+	for (size_t i = 0; i < t->nlsns; i++) {
+		struct tlsn *tl = &t->lsns[i];
+		if (tl->io.fd >= 0) {
+			loop_del(t->loop, &tl->io);
+			close(tl->io.fd);
+			tl->io.fd = -1;
+		}
 	}
 	loop_timer_set(t->loop, &t->drain_timer, grace);
 	tun_stream_gone(t);
@@ -217,10 +217,10 @@ static void *tun_main(void *arg)
 bool tunnel_listener(struct tunnel *t, size_t i, const struct conf_listener **lc,
                      struct lsn_ctr *sum)
 {
-	if (!t || i >= t->nlctr)
+	if (!t || i >= t->nlsns)
 		return false;
-	*lc = t->lctr[i].lc;
-	stats_sum(&t->lctr[i].ctr, 1, sum);
+	*lc = t->lsns[i].lc;
+	stats_sum(&t->lsns[i].ctr, 1, sum);
 	return true;
 }
 
@@ -230,15 +230,17 @@ static int open_listeners(struct tunnel *t)
 	size_t n = 0;
 	for (size_t i = 0; i < c->nlisteners; i++)
 		n += tunnel_owns(c->listeners[i]);
-	if (n && !(t->lctr = aligned_alloc(_Alignof(struct tlsn_ctr), n * sizeof(*t->lctr))))
+	if (n && !(t->lsns = aligned_alloc(_Alignof(struct tlsn), n * sizeof(*t->lsns))))
 		return -ENOMEM;
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		struct conf_listener *lc = c->listeners[i];
 		if (!tunnel_owns(lc))
 			continue;
-		struct tlsn_ctr *lctr = &t->lctr[t->nlctr++];
-		memset(&lctr->ctr, 0, sizeof(lctr->ctr));
-		lctr->lc = conf_listener_ref(lc);
+		struct tlsn *tl = &t->lsns[t->nlsns++];
+		memset(tl, 0, sizeof(*tl));
+		tl->io.fd = -1;
+		tl->t = t;
+		tl->lc = conf_listener_ref(lc);
 		char a[ADDR_STRLEN];
 		addr_format(&lc->bind.a, a);
 		if (t->server || lc->proto != PROTO_TCP) {
@@ -253,18 +255,8 @@ static int open_listeners(struct tunnel *t)
 			        strerror(-fd));
 			return fd;
 		}
-		struct tlsn *tl = calloc(1, sizeof(*tl));
-		if (!tl) {
-			close(fd);
-			return -ENOMEM;
-		}
 		tl->io = (struct loop_io){
 		    .fd = fd, .fn = lc->mode == MODE_HTTP ? thcli_accept_cb : tstream_accept_cb};
-		tl->t = t;
-		tl->lc = conf_listener_ref(lc);
-		tl->ctr = &lctr->ctr;
-		tl->next = t->lsns;
-		t->lsns = tl;
 		int err = loop_add(t->loop, &tl->io, EPOLLIN);
 		if (err)
 			return err;
@@ -427,13 +419,12 @@ void tunnel_free(struct tunnel *t)
 		tconn_free(t->conns);
 	thcli_free_all(t);
 	tup_pool_free(t);
-	while (t->lsns) {
-		struct tlsn *tl = t->lsns;
-		t->lsns = tl->next;
-		close(tl->io.fd);
-		conf_listener_unref(tl->lc);
-		free(tl);
+	for (size_t i = 0; i < t->nlsns; i++) {
+		if (t->lsns[i].io.fd >= 0)
+			close(t->lsns[i].io.fd);
+		conf_listener_unref(t->lsns[i].lc);
 	}
+	free(t->lsns);
 	if (t->udp.fd >= 0)
 		close(t->udp.fd);
 	if (t->cmdio.fd >= 0)
@@ -441,9 +432,6 @@ void tunnel_free(struct tunnel *t)
 	if (t->ssl_ctx)
 		wolfSSL_CTX_free(t->ssl_ctx);
 	tallow_free(t);
-	for (size_t i = 0; i < t->nlctr; i++)
-		conf_listener_unref(t->lctr[i].lc);
-	free(t->lctr);
 	loop_free(t->loop);
 	free(t->txbuf);
 	free(t->rxbuf);

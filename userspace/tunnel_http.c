@@ -642,7 +642,7 @@ static void hc_new(struct tlsn *tl, int fd, const struct sockaddr_storage *peer)
 	}
 	h->t = t;
 	h->lc = conf_listener_ref(tl->lc);
-	h->ctr = tl->ctr;
+	h->ctr = &tl->ctr;
 	ctr_add(&h->ctr->total, 1);
 	ctr_add(&h->ctr->active, 1);
 	h->io = (struct loop_io){.fd = fd, .fn = hc_io_cb};

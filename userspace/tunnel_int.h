@@ -155,17 +155,12 @@ struct tconn {
 };
 
 /* A listener with via = "tunnel" (client side). */
+/* A via-tunnel listener (client). Its socket closes when the tunnel drains;
+ * the entry and its counters live as long as the tunnel, for kfwd stats. */
 struct tlsn {
-	struct loop_io io;
+	struct lsn_ctr ctr; /* one slot: only the tunnel thread writes it */
+	struct loop_io io;  /* the listening socket, fd -1 once closed */
 	struct tunnel *t;
-	struct conf_listener *lc;
-	struct lsn_ctr *ctr; /* in t->lctr: outlives the listening socket */
-	struct tlsn *next;
-};
-
-/* A via-tunnel listener's counters (one slot: only the tunnel thread writes). */
-struct tlsn_ctr {
-	struct lsn_ctr ctr;
 	struct conf_listener *lc;
 };
 
@@ -207,9 +202,8 @@ struct tunnel {
 	struct loop_timer reconnect; /* client: next attempt */
 	bool first_attempt_done;
 
-	struct tlsn *lsns;
-	struct tlsn_ctr *lctr; /* client: per via-tunnel listener, config order; freed with t */
-	size_t nlctr;
+	struct tlsn *lsns; /* client: [nlsns], the via-tunnel listeners in config order */
+	size_t nlsns;
 	struct acl *allow;        /* server: upstreams.allow compiled */
 	struct dns *dns;          /* server: dialled targets; client: the peer. NULL until used */
 	struct dns_query *peer_q; /* client: resolving tunnel.peer */

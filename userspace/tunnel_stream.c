@@ -807,7 +807,7 @@ static void ts_client_new(struct tlsn *tl, int fd)
 		return;
 	}
 	s->lc = conf_listener_ref(tl->lc);
-	s->ctr = tl->ctr;
+	s->ctr = &tl->ctr;
 	ctr_add(&s->ctr->total, 1);
 	ctr_add(&s->ctr->active, 1);
 	s->io.fd = fd;

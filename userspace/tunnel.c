@@ -328,12 +328,12 @@ int tunnel_new(const struct conf *c, struct tunnel **out)
 	t->rx_more.fn = rx_more_cb;
 	t->flush.fn = flush_cb;
 	t->loop = loop_new();
-	t->max_udp_payload = (size_t)c->tunnel.transport.max_udp_payload;
 	for (t->up_cap = TS_UP_START; t->up_cap < (size_t)c->tunnel.transport.stream_buffer;)
 		t->up_cap <<= 1;
-	t->nprobes = tun_pmtud_probes(t->max_udp_payload, t->probes, TUN_PMTUD_PROBES);
+	size_t max_udp = (size_t)c->tunnel.transport.max_udp_payload;
+	t->nprobes = tun_pmtud_probes(max_udp, t->probes, TUN_PMTUD_PROBES);
 	/* a GSO batch plus the packet that did not fit in it */
-	t->txbuf = malloc(TUN_GSO_MAX + t->max_udp_payload);
+	t->txbuf = malloc(TUN_GSO_MAX + max_udp);
 	t->rxbuf = malloc(TUN_RX_BUF);
 	int err = -ENOMEM;
 	if (!t->loop || !t->txbuf || !t->rxbuf)

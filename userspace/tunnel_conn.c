@@ -147,7 +147,7 @@ static void transport(struct tunnel *t, ngtcp2_settings *s, ngtcp2_transport_par
 {
 	const struct conf_transport *tr = &t->tc->transport;
 	ngtcp2_settings_default(s);
-	s->max_tx_udp_payload_size = t->max_udp_payload;
+	s->max_tx_udp_payload_size = (size_t)tr->max_udp_payload;
 	s->pmtud_probes = t->probes; /* copied by ngtcp2 */
 	s->pmtud_probeslen = t->nprobes;
 	s->initial_ts = tun_ts();

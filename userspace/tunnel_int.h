@@ -194,7 +194,6 @@ struct tunnel {
 	bool gso, gro;
 	uint8_t *txbuf, *rxbuf;
 	size_t up_cap;                     /* transport.stream_buffer, rounded up to 2^n */
-	size_t max_udp_payload;            /* transport.max_udp_payload */
 	uint16_t probes[TUN_PMTUD_PROBES]; /* PMTU discovery's sizes, ascending at the end */
 	size_t nprobes;
 	struct tconn *conns;

@@ -29,10 +29,9 @@ void tunnel_view_json(const struct tunnel_view *v, struct buf *b)
 	buf_json_str(b, v->last_error);
 	buf_printf(b,
 	           ",\"rtt_smoothed_us\":%llu,\"rtt_min_us\":%llu,\"cwnd\":%llu,"
-	           "\"bytes_in_flight\":%llu,\"udp_payload\":%llu,\"streams_open\":%llu,\"streams_"
-	           "total\":%llu,"
-	           "\"streams_refused\":%llu,\"connects\":%llu,\"reconnects\":%llu,"
-	           "\"key_updates\":%llu,\"bytes_tx\":%llu,\"bytes_rx\":%llu,"
+	           "\"bytes_in_flight\":%llu,\"udp_payload\":%llu,\"streams_open\":%llu,"
+	           "\"streams_total\":%llu,\"streams_refused\":%llu,\"connects\":%llu,"
+	           "\"reconnects\":%llu,\"key_updates\":%llu,\"bytes_tx\":%llu,\"bytes_rx\":%llu,"
 	           "\"stream_bytes_up\":%llu,\"stream_bytes_down\":%llu}",
 	           U(v->rtt_smoothed_us), U(v->rtt_min_us), U(v->cwnd), U(v->bytes_in_flight),
 	           U(v->udp_payload), U(v->streams_open), U(v->streams_total),

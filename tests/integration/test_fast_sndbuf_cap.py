@@ -10,6 +10,7 @@ connections close the bytes come back: a fourth connection gets a forced
 buffer again."""
 import hashlib
 import os
+import random
 import re
 import socket
 import subprocess
@@ -41,7 +42,7 @@ def open_conn(t, lsn):
 
 def exact(c, b, seed):
     """SIZE bytes client -> backend, compared by SHA-256."""
-    data = hashlib.sha256(b"cap-%d" % seed).digest() * (SIZE // 32)
+    data = random.Random(seed).randbytes(SIZE)
     th = threading.Thread(target=c.sendall, args=(data,), daemon=True)
     th.start()
     got = bytearray()

@@ -185,11 +185,21 @@ def token_bucket(t, k):
     elapsed = time.monotonic() - t0
     during = state["n"] / elapsed
     # Every flood packet is either dropped in XDP or reaches kfwd's socket;
-    # once the counters add up to 200, wait for the echo of each one that
+    # once the counters add up to 200 (more is checked below), wait for the echo of each one that
     # got through (a loaded machine may take longer than the 0.2 s above).
-    passed = wait_for(lambda: (lambda l: l["packets_in"] - 1 if l["packets_in"] - 1 +
-                               l["xdp"]["reasons"]["rate"] == len(flood) else None)(
-        k.listener("rate")), 5, "every flood packet to be dropped or passed")
+    seen = {}
+
+    def settled():
+        l = k.listener("rate")
+        seen.update(packets_in=l["packets_in"], rate=l["xdp"]["reasons"]["rate"])
+        return l["packets_in"] - 1 + l["xdp"]["reasons"]["rate"] >= len(flood)
+
+    try:
+        wait_for(settled, 5, "every flood packet to be dropped or passed")
+    except AssertionError as e:
+        raise AssertionError("%s; last seen %s (1 of packets_in is the established flow's "
+                             "first)" % (e, seen))
+    passed = seen["packets_in"] - 1
     answered, pending = 0, set(flood)
     deadline = time.monotonic() + 5
     while pending and answered < passed and time.monotonic() < deadline:

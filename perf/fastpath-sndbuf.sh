@@ -42,10 +42,8 @@ command -v iperf3 >/dev/null || die "iperf3 missing (make deps)"
 
 TMP=$(mktemp -d /tmp/kfwd-sndbuf.XXXXXX)
 cleanup() {
-	local p
 	trap - EXIT INT TERM HUP
-	[[ -n $CLIENT_PID ]] && stop_pid "$CLIENT_PID"
-	for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
+	stop_all
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -71,10 +69,8 @@ EOF
 	fi
 	b1=$(cpu_busy)
 	"$KFWD" stats --json -c "$conf" >"$TMP/stats.json" 2>"$TMP/stats.err"
-	stop_pid "$kpid"
-	forget_pid "$kpid"
-	stop_pid "$spid"
-	forget_pid "$spid"
+	stop_bg "$kpid"
+	stop_bg "$spid"
 	"$PY" - "$size" "$streams" $((b1 - b0)) "$(getconf CLK_TCK)" "$TMP" <<'EOF'
 import json, sys
 size, streams, jiffies, hz, tmp = sys.argv[1:6]

@@ -27,6 +27,20 @@ forget_pid() {
 	BG_PIDS=("${keep[@]}")
 }
 
+# stop_bg PID: stop a process start_bg started and drop it from BG_PIDS.
+stop_bg() {
+	stop_pid "$1"
+	forget_pid "$1"
+}
+
+# stop_all: stop the running client and every start_bg process (cleanup's part).
+stop_all() {
+	local p
+	[[ -n $CLIENT_PID ]] && stop_pid "$CLIENT_PID"
+	for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
+	BG_PIDS=()
+}
+
 # start_bg LOG CMD...: start CMD in the background, bounded by LIFETIME; sets BG_LAST.
 BG_LAST=
 start_bg() {

@@ -134,11 +134,8 @@ squid_ipc_cleanup() {
 }
 
 cleanup() {
-	local p
 	trap - EXIT INT TERM HUP
-	[[ -n $CLIENT_PID ]] && stop_pid "$CLIENT_PID"
-	for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
-	BG_PIDS=()
+	stop_all
 	squid_ipc_cleanup
 	if ((KEEP)); then say "kept $TMP"; else rm -rf "$TMP"; fi
 }
@@ -277,8 +274,7 @@ start_system() { # S: started, listening and one tunnel through it answered; els
 
 stop_system() {
 	[[ -n $SYS_PID ]] || return 0
-	stop_pid "$SYS_PID"
-	forget_pid "$SYS_PID"
+	stop_bg "$SYS_PID"
 	SYS_PID=
 	squid_ipc_cleanup
 }

@@ -139,11 +139,9 @@ NS_S=kfwdperf-$$-tsrv NS_C=kfwdperf-$$-tcli NS_W=kfwdperf-$$-twire
 NS_MADE=()
 
 cleanup() {
-	local p ns
+	local ns
 	trap - EXIT INT TERM HUP
-	[[ -n $CLIENT_PID ]] && stop_pid "$CLIENT_PID"
-	for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
-	BG_PIDS=()
+	stop_all
 	for ns in "${NS_MADE[@]}"; do ip netns delete "$ns" 2>/dev/null; done
 	if ((KEEP)); then say "kept $TMP"; else rm -rf "$TMP"; fi
 }
@@ -215,8 +213,7 @@ for i in range(5):
     s.recvfrom(64)
     rtt.append((time.monotonic() - t) * 1e3)
 print("%.1f" % statistics.median(rtt))' $S_IP 2>"$TMP/link-ping.err")
-	stop_pid "$pid"
-	forget_pid "$pid"
+	stop_bg "$pid"
 	[[ -n $LINK_PING ]] || { LINK_ERR="no echo over the link: $(oneline "$TMP/link-ping.err")"; return 1; }
 	LINK_OK=1
 }
@@ -439,7 +436,7 @@ start_system() {
 }
 stop_system() {
 	local p
-	for p in $CLI_PID $SRV_PID; do stop_pid "$p"; forget_pid "$p"; done
+	for p in $CLI_PID $SRV_PID; do stop_bg "$p"; done
 	CLI_PID= SRV_PID=
 }
 
@@ -461,7 +458,7 @@ test_verify() { # R S: BYTES of kfwd-peer's stream, SHA-256 compared, once per s
 	# iperf3 owns that port otherwise: stop it for the check, restart after.
 	if ! wait_bound "$srv" "$NS_S" t $P_IPERF; then
 		record "$1" "$2" verify "" "kfwd-peer server did not start (port $P_IPERF): $(oneline "$sout")"
-		stop_pid "$srv"; forget_pid "$srv"
+		stop_bg "$srv"
 		return
 	fi
 	run_client_ns "$tmo" "$out" "$err" "$NS_S" "$PEER" client --connect 127.0.0.1:$P_BULK --send "$BYTES" \
@@ -579,7 +576,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 		SUMMARY=
 		if start_system "$s" 127.0.0.1 "$NS_S"; then
 			if [[ -z ${VERIFIED[$s]:-} ]]; then
-				stop_pid "$IPERF_PID"; forget_pid "$IPERF_PID"
+				stop_bg "$IPERF_PID"
 				test_verify "$r" "$s"
 				VERIFIED[$s]=1
 				start_iperf

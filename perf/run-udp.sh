@@ -124,11 +124,9 @@ NS_C=kfwdperf-$$-client NS_G=kfwdperf-$$-gw NS_B=kfwdperf-$$-backend
 NS_MADE=()
 
 cleanup() {
-	local p ns
+	local ns
 	trap - EXIT INT TERM HUP
-	[[ -n $CLIENT_PID ]] && stop_pid "$CLIENT_PID"
-	for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
-	BG_PIDS=()
+	stop_all
 	# Deleting a namespace deletes its veths (and any XDP program on them).
 	for ns in "${NS_MADE[@]}"; do ip netns delete "$ns" 2>/dev/null; done
 	if ((KEEP)); then say "kept $TMP"; else rm -rf "$TMP"; fi
@@ -288,8 +286,7 @@ start_system() { # S; sets SYS_PID, or START_ERR and returns 1
 }
 stop_system() {
 	[[ -n $SYS_PID ]] || return 0
-	stop_pid "$SYS_PID"
-	forget_pid "$SYS_PID"
+	stop_bg "$SYS_PID"
 	SYS_PID=
 }
 
@@ -311,14 +308,14 @@ test_udp() {
 	sink=$BG_LAST
 	if ! wait_udp "$sink" "$NS_B" "$BPORT"; then
 		record "$r" "$s" "$z" "" "sink did not start: $(oneline "$sout")"
-		stop_pid "$sink"; forget_pid "$sink"
+		stop_bg "$sink"
 		return
 	fi
 	[[ $s == kfwd-* ]] && read -r -a c0 <<<"$(kfwd_counts "$s")"
 	if ! run_client_ns $((SECS + 60)) "$gen" "$gerr" "$NS_C" "$UDPGEN" send -c "$GC_IP:$LPORT" \
 		-f "$FLOWS" -s "$z" -d "$SECS" -b "$BATCH" -t "$GEN_THREADS" -w 300; then
 		record "$r" "$s" "$z" "" "udpgen send: $(oneline "$gerr")"
-		stop_pid "$sink"; forget_pid "$sink"
+		stop_bg "$sink"
 		return
 	fi
 	[[ $s == kfwd-* ]] && read -r -a c1 <<<"$(kfwd_counts "$s")"

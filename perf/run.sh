@@ -134,11 +134,8 @@ RAW=$TMP/raw.jsonl
 
 
 cleanup() {
-	local p
 	trap - EXIT INT TERM HUP
-	[[ -n $CLIENT_PID ]] && stop_pid "$CLIENT_PID"
-	for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
-	BG_PIDS=()
+	stop_all
 	if ((KEEP)); then
 		say "kept $TMP"
 	else
@@ -397,8 +394,7 @@ start_system() {
 stop_system() {
 	local pid
 	for pid in "${SYS_PIDS[@]}"; do
-		stop_pid "$pid"
-		forget_pid "$pid"
+		stop_bg "$pid"
 	done
 	SYS_PIDS=()
 }
@@ -414,8 +410,7 @@ start_iperf() {
 	wait_ports "$IPERF_PID" "$BE_TP" || die "iperf3 server did not start: ${WAIT_FAIL:-$(oneline "$TMP/iperf3-server.log")}"
 }
 restart_iperf() {
-	stop_pid "$IPERF_PID"
-	forget_pid "$IPERF_PID"
+	stop_bg "$IPERF_PID"
 	sleep 0.5
 	start_iperf
 }
@@ -539,10 +534,8 @@ for ((r = 0; r < ROUNDS; r++)); do
 	done
 done
 
-stop_pid "$ECHO_PID"
-forget_pid "$ECHO_PID"
-stop_pid "$IPERF_PID"
-forget_pid "$IPERF_PID"
+stop_bg "$ECHO_PID"
+stop_bg "$IPERF_PID"
 
 # ---------------------------------------------------------------------------
 # Report

@@ -251,8 +251,7 @@ static int open_listeners(struct tunnel *t)
 		}
 		int fd = lsn_socket(lc);
 		if (fd < 0) {
-			log_err("listener %s: bind %s: %s", lc->name, addr_format(&lc->bind.a, a),
-			        strerror(-fd));
+			log_err("listener %s: bind %s: %s", lc->name, a, strerror(-fd));
 			return fd;
 		}
 		tl->io = (struct loop_io){

@@ -154,7 +154,6 @@ struct tconn {
 	struct tconn *next;
 };
 
-/* A listener with via = "tunnel" (client side). */
 /* A via-tunnel listener (client). Its socket closes when the tunnel drains;
  * the entry and its counters live as long as the tunnel, for kfwd stats. */
 struct tlsn {

@@ -76,9 +76,10 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
-def wait_for(fn, timeout, what, interval=0.05):
+def wait_for(fn, timeout, what, interval=0.05, detail=None):
     """Call fn until it returns a truthy value; at most timeout seconds and
-    timeout/interval + 1 calls. Returns the value or raises AssertionError."""
+    timeout/interval + 1 calls. Returns the value or raises AssertionError,
+    whose message ends with detail() when given (what fn saw last, say)."""
     deadline = time.monotonic() + timeout
     tries = int(timeout / interval) + 1
     last_exc = None
@@ -92,8 +93,9 @@ def wait_for(fn, timeout, what, interval=0.05):
         if time.monotonic() >= deadline:
             break
         time.sleep(interval)
-    raise AssertionError("timed out after %.1fs waiting for %s%s" % (
-        timeout, what, " (last error: %s)" % last_exc if last_exc else ""))
+    raise AssertionError("timed out after %.1fs waiting for %s%s%s" % (
+        timeout, what, " (last error: %s)" % last_exc if last_exc else "",
+        "; %s" % detail() if detail else ""))
 
 
 def sh(args, timeout=30, check_rc=True, **kw):

@@ -194,11 +194,9 @@ def token_bucket(t, k):
         seen.update(packets_in=l["packets_in"], rate=l["xdp"]["reasons"]["rate"])
         return l["packets_in"] - 1 + l["xdp"]["reasons"]["rate"] >= len(flood)
 
-    try:
-        wait_for(settled, 5, "every flood packet to be dropped or passed")
-    except AssertionError as e:
-        raise AssertionError("%s; last seen %s (1 of packets_in is the established flow's "
-                             "first)" % (e, seen))
+    wait_for(settled, 5, "every flood packet to be dropped or passed",
+             detail=lambda: "last seen %s (1 of packets_in is the established flow's first)"
+             % seen)
     passed = seen["packets_in"] - 1
     answered, pending = 0, set(flood)
     deadline = time.monotonic() + 5

@@ -255,6 +255,37 @@ static __always_inline long cut_old(struct __sk_buff *skb, struct kfwd_sock *st,
 	return skb->len;
 }
 
+/* Compare-and-swap attempts before giving up on a contended budget (the skb
+ * is then passed: kfwd takes from the budget when it reads it). */
+#define BUDGET_TRIES 4
+
+/*
+ * A capped flow (max_bytes): take len bytes from the budget both directions
+ * and kfwd's reads share, or nothing if it holds fewer. Nothing is ever
+ * taken beyond it, so the flow moves exactly max_bytes at most.
+ */
+static __always_inline bool budget_take(struct kfwd_sock *st, __u32 len)
+{
+	__u32 cap = READ_ONCE_U32(st->cap_slot);
+	struct kfwd_sock *b;
+	__u64 have;
+	int i;
+
+	if (!cap)
+		return true;
+	b = sock_state(cap - 1);
+	if (!b)
+		return false;
+	for (i = 0; i < BUDGET_TRIES; i++) {
+		have = READ_ONCE_U64(b->budget);
+		if (have < len)
+			return false;
+		if (__sync_val_compare_and_swap(&b->budget, have, have - len) == have)
+			return true;
+	}
+	return false;
+}
+
 static __always_inline int pass(struct kfwd_sock *st, __u32 len)
 {
 	__sync_fetch_and_add(&st->passed, len);
@@ -301,6 +332,11 @@ int kfwd_verdict(struct __sk_buff *skb)
 	if (!peer_has_room(st, peer, len)) {
 		st->bp_segs++;
 		count(bp_pass);
+		return pass(st, len);
+	}
+	/* Past max_bytes kfwd reads exactly what is left and closes the flow. */
+	if (!budget_take(st, len)) {
+		count(cap_pass);
 		return pass(st, len);
 	}
 	__sync_fetch_and_add(&st->redirected, len);

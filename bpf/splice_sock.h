@@ -56,6 +56,8 @@ static __always_inline void sock_init(struct kfwd_sock *st, __u64 cookie, __u32 
 	st->limited = 0;
 	st->allow = 0;
 	st->skipped = 0;
+	st->cap_slot = 0;
+	st->budget = 0;
 	st->owner = cookie;
 }
 

@@ -54,8 +54,9 @@
  *            rcv_seq (set by sockops at insertion, which every socket
  *            in the sockhash went through)
  *   kfwd:    owner (claim), peer, peer_slot, flow_id, dir, written, limited,
- *            allow, skipped; seq_base once before pairing (a proxy's own
- *            bytes, see fastpath_skip and fastpath_injected)
+ *            allow, skipped, cap_slot; seq_base once before pairing (a
+ *            proxy's own bytes, see fastpath_skip and fastpath_injected)
+ *   both:    budget, taken only by compare-and-swap (see fastpath_cap)
  * 128 bytes: two sockets never share a cache line.
  */
 struct kfwd_sock {
@@ -67,8 +68,8 @@ struct kfwd_sock {
 	__u64 redirected; /* bytes redirected to the peer's socket */
 	__u64 pass_segs;  /* skbs passed */
 	__u64 redir_segs; /* skbs redirected */
-	__u64 bp_segs;    /* skbs passed because the peer had no room for them */
-	__u64 redir_fail; /* redirects the kernel refused (bytes dropped: flow ends) */
+	__u32 bp_segs;    /* skbs passed because the peer had no room for them */
+	__u32 redir_fail; /* redirects the kernel refused (bytes dropped: flow ends) */
 	__u64 flow_id;    /* key in `flows`; 0: none yet */
 	__u32 seq_base;   /* write_seq at establishment */
 	__u32 peer_slot;  /* peer's slot (valid while peer != 0) */
@@ -77,7 +78,8 @@ struct kfwd_sock {
 	__u64 allow;      /* with limited: the most bytes the verdict may have redirected */
 	__u64 skipped;    /* of passed, bytes kfwd consumed (a CONNECT head), not counted */
 	__u32 rcv_seq;    /* TCP sequence number of the next byte the verdict has not seen */
-	__u32 _pad0;
+	__u32 cap_slot;   /* max_bytes: 1 + the slot whose `budget` both directions draw from; 0: none */
+	__u64 budget;     /* in the client's slot of a capped flow: bytes the flow may still move */
 };
 
 /* `ports` key: a TCP listener's address as the sockops program sees it. A
@@ -138,6 +140,7 @@ struct kfwd_counters {
 	__u64 overlap_skbs; /* skbs that began with bytes the verdict had already seen */
 	__u64 overlap_bytes; /* those old bytes, cut off (or the whole skb dropped) */
 	__u64 overlap_fail; /* an old head could not be cut off: skb dropped, stream broken */
+	__u64 cap_pass;     /* skbs passed because the flow's max_bytes budget could not cover them */
 };
 
 /* ==== UDP fast path and XDP front door (bpf/xdp_fwd.bpf.c, userspace/xdp.c) ====

@@ -128,10 +128,11 @@ const struct conf_key conf_listener_keys[] = {
     {"max_bytes", K_INT64, 0, L(max_bytes), 0, 9223372036854775807LL, "0", NULL,
      "TCP (`forward` and `connect`): close a connection once this many bytes have "
      "been relayed, both directions summed (close reason `max_bytes`). 0: no limit. "
-     "On the userspace relay no byte beyond the limit is relayed; on a spliced "
-     "connection the kernel's counts are checked every 100 ms, so up to that long "
-     "of traffic may pass beyond it (set `max_rate_bps` too to bound it), and bytes "
-     "the kernel had taken but not yet sent are cut with the connection."},
+     "Exact on both paths: no byte beyond the limit is relayed (on a spliced "
+     "connection the kernel and kfwd draw from one shared budget), and every byte "
+     "up to it reaches its peer: kfwd shuts its writes (FIN), reads and drops what "
+     "the peers still send, and closes once both have acknowledged everything and "
+     "ended their streams, or after 5 s."},
     {"max_rate_bps", K_INT64, 0, L(max_rate_bps), 0, 1099511627776LL, "0", NULL,
      "TCP (`forward` and `connect`): throttle each direction of a connection to this "
      "many BYTES per second (a token bucket holding 1/8 s of the rate, at least 16 "

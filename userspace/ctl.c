@@ -223,13 +223,14 @@ static void render_json_kernel(const struct ctl_view *v, struct buf *b)
 		   "\"inserted\":%llu,\"insert_errors\":%llu,\"no_slot\":%llu,"
 		   "\"released_unclaimed\":%llu,\"backlog_passes\":%llu,"
 		   "\"redirect_errors\":%llu,\"rate_passes\":%llu,\"overlap_skbs\":%llu,"
-		   "\"overlap_bytes\":%llu,\"overlap_failures\":%llu}",
+		   "\"overlap_bytes\":%llu,\"overlap_failures\":%llu,\"cap_passes\":%llu}",
 		   (unsigned long long)k.passive_est, (unsigned long long)k.active_est,
 		   (unsigned long long)k.insert_ok, (unsigned long long)k.insert_err,
 		   (unsigned long long)k.no_slot, (unsigned long long)k.released,
 		   (unsigned long long)k.bp_pass, (unsigned long long)k.redir_fail,
 		   (unsigned long long)k.rate_pass, (unsigned long long)k.overlap_skbs,
-		   (unsigned long long)k.overlap_bytes, (unsigned long long)k.overlap_fail);
+		   (unsigned long long)k.overlap_bytes, (unsigned long long)k.overlap_fail,
+		   (unsigned long long)k.cap_pass);
 }
 
 /* One listener's object, left open for more members. */

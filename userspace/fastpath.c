@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* Released slots wait here for two ticks before the kernel may hand them out again. */
 struct slot_list {
 	uint32_t *v;
@@ -137,6 +136,42 @@ void fastpath_limit(struct kfwd_sock *st, uint64_t allow)
 {
 	__atomic_store_n(&st->allow, allow, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&st->limited, 1, __ATOMIC_SEQ_CST);
+}
+
+void fastpath_cap(struct fastpath_sock *cli, struct fastpath_sock *be, uint64_t left)
+{
+	uint32_t slot = (uint32_t)cli->slot + 1;
+	__atomic_store_n(&cli->st->budget, left, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&cli->st->cap_slot, slot, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&be->st->cap_slot, slot, __ATOMIC_SEQ_CST);
+}
+
+static bool capped(const struct kfwd_sock *cli)
+{
+	return cli && __atomic_load_n(&cli->cap_slot, __ATOMIC_SEQ_CST);
+}
+
+uint64_t fastpath_budget_take(struct kfwd_sock *cli, uint64_t want)
+{
+	if (!capped(cli))
+		return want;
+	uint64_t have = __atomic_load_n(&cli->budget, __ATOMIC_SEQ_CST), take;
+	do
+		take = have < want ? have : want;
+	while (take && !__atomic_compare_exchange_n(&cli->budget, &have, have - take, false,
+	                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	return take;
+}
+
+void fastpath_budget_give(struct kfwd_sock *cli, uint64_t n)
+{
+	if (capped(cli) && n)
+		__atomic_fetch_add(&cli->budget, n, __ATOMIC_SEQ_CST);
+}
+
+uint64_t fastpath_budget_left(const struct kfwd_sock *cli)
+{
+	return capped(cli) ? __atomic_load_n(&cli->budget, __ATOMIC_SEQ_CST) : UINT64_MAX;
 }
 
 uint64_t fastpath_sent(const struct kfwd_sock *st, uint64_t ubytes)

@@ -156,6 +156,21 @@ void fastpath_injected(struct kfwd_sock *dst, uint64_t n);
  * allow later lets it redirect again once kfwd has caught up.
  */
 void fastpath_limit(struct kfwd_sock *st, uint64_t allow);
+/*
+ * Cap a flow (max_bytes), before fastpath_pair: both verdicts and kfwd's own
+ * reads take what they move from one budget, `left` bytes, kept in the
+ * client's slot. A verdict whose skb the budget cannot cover passes it; kfwd
+ * then reads exactly what is left (fastpath_budget_take) and the flow ends
+ * at the limit, not a byte beyond it.
+ */
+void fastpath_cap(struct fastpath_sock *cli, struct fastpath_sock *be, uint64_t left);
+/* cli: a flow's client slot (may be NULL). Take up to want bytes from its
+ * budget: how many it gave (want itself when the flow is not capped). */
+uint64_t fastpath_budget_take(struct kfwd_sock *cli, uint64_t want);
+/* Give back n bytes taken and not moved (a read returned fewer). */
+void fastpath_budget_give(struct kfwd_sock *cli, uint64_t n);
+/* What is left of the budget (UINT64_MAX when the flow is not capped). */
+uint64_t fastpath_budget_left(const struct kfwd_sock *cli);
 /* Counts of one direction from its source socket's state (passed + redirected
  * - skipped). */
 void fastpath_count(struct kfwd_count *c, const struct kfwd_sock *st);

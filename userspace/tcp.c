@@ -11,14 +11,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define ACCEPT_BUDGET   64  /* accepts per wakeup before yielding to other work */
+#define LINGER_READS    64  /* of 16 KiB per look at a lingering socket */
 #define PUMP_BUDGET     32  /* splice rounds per wakeup before yielding */
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE/ENOBUFS/ENOMEM at accept */
 
@@ -88,6 +91,67 @@ void tcp_conn_close(struct tcp_conn *c, int reason, bool reset_cli, bool reset_b
 		log_err("tcp: cannot defer a free; leaking one connection object");
 }
 
+/* Bytes fd's peer has not acknowledged yet (the FIN counts one); 0 when it
+ * cannot tell. */
+static int unacked(int fd)
+{
+	int outq = 0;
+	return ioctl(fd, SIOCOUTQ, &outq) ? 0 : outq;
+}
+
+/*
+ * max_bytes: every byte relayed up to the limit reaches its peer. Closing
+ * at once would reset the connection wherever unread bytes wait (the limit
+ * left them there), and a peer can lose to that reset the bytes it had
+ * received but not read yet. So kfwd lingers, as a web server does before
+ * closing on a client that still sends: the writes are shut (a FIN after
+ * the last byte), whatever the peers still send is read and dropped, and
+ * the connection is closed once both peers have acknowledged everything and
+ * ended their own streams, or after TCP_LINGER_MS.
+ */
+static void conn_linger(struct tcp_conn *c)
+{
+	struct loop *l = c->w->loop;
+	if (c->fast)
+		tcp_fast_stop(c);
+	loop_timer_cancel(l, &c->rate_timer);
+	loop_pending_cancel(l, &c->pend);
+	shutdown(c->cli.io.fd, SHUT_WR);
+	shutdown(c->be.io.fd, SHUT_WR);
+	c->state = C_LINGER;
+	c->linger_end = loop_now(l) + TCP_LINGER_MS;
+	c->linger_ms = 1;
+	loop_timer_set(l, &c->timer, c->linger_ms);
+}
+
+/* Read and drop what leg's peer sends, LINGER_READS reads at most (the timer
+ * comes back for more); note when its stream has ended. */
+static void linger_drain(struct leg *leg)
+{
+	char buf[16384];
+	for (int i = 0; i < LINGER_READS && !leg->ended; i++) {
+		ssize_t n = recv(leg->io.fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0)
+			leg->ended = true;
+	}
+}
+
+static void linger_check(struct tcp_conn *c)
+{
+	struct loop *l = c->w->loop;
+	linger_drain(&c->cli);
+	linger_drain(&c->be);
+	bool done = c->cli.ended && c->be.ended && !unacked(c->cli.io.fd) && !unacked(c->be.io.fd);
+	if (done || loop_now(l) >= c->linger_end) {
+		tcp_conn_close(c, ERR_MAX_BYTES, false, false);
+		return;
+	}
+	c->linger_ms = c->linger_ms >= 32 ? 64 : c->linger_ms * 2;
+	loop_timer_set(l, &c->timer, c->linger_ms);
+}
+
 void tcp_conn_policy_close(struct tcp_conn *c, int why)
 {
 	char a[ADDR_STRLEN] = "?";
@@ -97,7 +161,10 @@ void tcp_conn_policy_close(struct tcp_conn *c, int why)
 	log_info("listener %s: connection from %s closed by policy: %s", c->wl->l->name,
 	         c->lc->log_client_address || c->lc->mode != MODE_CONNECT ? a : "(client)",
 	         stats_err_name(why));
-	tcp_conn_close(c, why, false, false);
+	if (why == ERR_MAX_BYTES)
+		conn_linger(c);
+	else
+		tcp_conn_close(c, why, false, false);
 }
 
 void tcp_conn_reset_by(struct tcp_conn *c, bool client)
@@ -357,6 +424,11 @@ static void conn_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 {
 	if (c->state == C_CLOSED)
 		return;
+	if (c->state == C_LINGER) {
+		if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			linger_drain(leg);
+		return;
+	}
 	if (c->state == C_CONNECTING) {
 		conn_connecting_event(c, leg, ev);
 		return;
@@ -413,6 +485,10 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
 		conn_backend_failed(c, ERR_CONNECT_TIMEOUT);
 		return;
 	}
+	if (c->state == C_LINGER) {
+		linger_check(c);
+		return;
+	}
 	if (c->state != C_RELAY)
 		return;
 	/* Lazy idle check: activity only stamps last_active, the timer re-arms here.
@@ -427,6 +503,12 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
 	}
 	uint64_t total = c->fast ? tcp_fast_total(c) : c->up.bytes + c->down.bytes;
 	int why = policy_check(&c->pol, c->lc, now, total);
+	if (why == ERR_MAX_BYTES && c->fast) {
+		/* The pump closes it, once the kernel's last redirects have reached
+		 * their peer (tcp_fast.c, limit_reached). */
+		loop_pending_add(l, &c->pend);
+		why = -1;
+	}
 	if (why >= 0) {
 		tcp_conn_policy_close(c, why);
 		return;

@@ -16,12 +16,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum conn_state { C_CONNECTING, C_RELAY, C_CLOSED };
+enum conn_state {
+	C_CONNECTING,
+	C_RELAY,
+	C_LINGER, /* max_bytes reached: writes shut, the peers take what was relayed, see tcp.c */
+	C_CLOSED,
+};
 
 struct leg {
 	struct loop_io io;
-	bool rd; /* readable (or EOF/error pending) as far as we know */
-	bool wr; /* writable as far as we know */
+	bool rd;    /* readable (or EOF/error pending) as far as we know */
+	bool wr;    /* writable as far as we know */
+	bool ended; /* C_LINGER: the peer's stream ended (FIN or error) */
 };
 
 /* One direction of the splice(2) relay. */
@@ -53,7 +59,9 @@ struct tcp_conn {
 	uint64_t last_active;
 	struct policy_state pol;      /* max_lifetime_ms, max_bytes, min_rate_bpm */
 	bool spliced;                 /* the kernel carried it (for the access log's path) */
-	struct loop_timer timer;      /* connect timeout, then idle timeout and policy checks */
+	struct loop_timer timer;      /* connect timeout, idle timeout and policy checks, linger */
+	uint64_t linger_end;          /* C_LINGER: close by then even if bytes are still queued */
+	unsigned linger_ms;           /* C_LINGER: the next look at the send queues */
 	struct loop_timer rate_timer; /* max_rate_bps: read again when the bucket refills */
 	struct loop_pending pend;
 	struct tcp_conn *prev, *next;
@@ -147,9 +155,15 @@ void tcp_fast_close(struct tcp_conn *c);
 /* A proxy's hand-over (tcp_relay_handover): set c->fast from h. Return 0, or
  * -ENOMEM with h's slots released. */
 int tcp_fast_adopt(struct tcp_conn *c, struct tcp_handover *h);
+/* Stop relaying for good (the connection lingers, then closes): no more
+ * pumping; the counts are folded into the stats. */
+void tcp_fast_stop(struct tcp_conn *c);
 /* Bytes relayed so far, both directions summed (kernel and kfwd). */
 uint64_t tcp_fast_total(struct tcp_conn *c);
 /* How often policy limits are checked on a spliced connection (ms). */
 #define TCP_FAST_POLICY_MS 100
+/* max_bytes: how long a connection waits for its peers to take the bytes
+ * relayed up to the limit before it is closed regardless (ms). */
+#define TCP_LINGER_MS 5000
 
 #endif

@@ -71,7 +71,8 @@ struct tcp_fast {
 	uint64_t replied;            /* bytes kfwd wrote to the client before the relay (the 200) */
 	unsigned poll_ms;
 	struct loop_timer poll;
-	int sndbuf; /* forced on both sockets (fastpath_sndbuf_get), 0: autotuned */
+	bool limit_wait; /* max_bytes reached, redirected bytes not yet in their peer's queue */
+	int sndbuf;      /* forced on both sockets (fastpath_sndbuf_get), 0: autotuned */
 };
 
 /* What one direction works with. */
@@ -194,10 +195,14 @@ static int way_read(const struct fast_way *x)
 	 * was there, or the stream may have ended. */
 	if (x->st && !d->fin && !d->more && load(&x->st->passed) <= d->rbytes)
 		return 0;
-	size_t want = way_allowance(x);
+	/* A capped flow: what kfwd reads comes out of the budget the verdicts
+	 * share, taken before the read, the unread rest given back after it. */
+	struct kfwd_sock *cli = x->c->fast->cli.st;
+	size_t want = (size_t)fastpath_budget_take(cli, way_allowance(x));
 	if (want == 0)
 		return 0;
 	ssize_t n = recv(x->src->io.fd, d->buf, want, MSG_DONTWAIT);
+	fastpath_budget_give(cli, n > 0 ? want - (size_t)n : want);
 	d->more = n > 0;
 	if (n > 0) {
 		d->len = (size_t)n;
@@ -283,7 +288,7 @@ static void poll_update(struct tcp_conn *c)
 {
 	struct tcp_fast *f = c->fast;
 	struct loop *l = c->w->loop;
-	if (f->up.wait == W_NONE && f->down.wait == W_NONE) {
+	if (f->up.wait == W_NONE && f->down.wait == W_NONE && !f->limit_wait) {
 		loop_timer_cancel(l, &f->poll);
 		f->poll_ms = POLL_MIN_MS;
 		return;
@@ -306,6 +311,28 @@ static void poll_cb(struct loop *l, struct loop_timer *t)
 	tcp_fast_pump(c);
 }
 
+/*
+ * max_bytes: whether the connection has moved all it may and every byte of it
+ * is in its peer's send queue, so closing it now cuts nothing. A capped flow
+ * is there once its budget is spent: nothing moves any more, so both
+ * directions hold still for the queue check; until the kernel's last
+ * redirects have reached their peer, the poll timer looks again.
+ */
+static bool limit_reached(struct tcp_conn *c)
+{
+	struct tcp_fast *f = c->fast;
+	if (f->up.off != f->up.len || f->down.off != f->down.len)
+		return false;
+	uint64_t left = fastpath_budget_left(f->cli.st);
+	if (left == UINT64_MAX) /* not spliced: kfwd alone moved the bytes */
+		return !policy_bytes_left(c->lc, tcp_fast_total(c));
+	if (left)
+		return false;
+	struct fast_way up = way_up(c), down = way_down(c);
+	f->limit_wait = !way_caught_up(&up) || !way_caught_up(&down);
+	return !f->limit_wait; /* a socket that is gone (-1) has nothing to wait for */
+}
+
 void tcp_fast_pump(struct tcp_conn *c)
 {
 	struct fast_way up = way_up(c), down = way_down(c);
@@ -323,8 +350,7 @@ void tcp_fast_pump(struct tcp_conn *c)
 		tcp_conn_close(c, -1, false, false);
 		return;
 	}
-	if (c->lc->max_bytes > 0 && !policy_bytes_left(c->lc, tcp_fast_total(c)) &&
-	    c->fast->up.off == c->fast->up.len && c->fast->down.off == c->fast->down.len) {
+	if (c->lc->max_bytes > 0 && limit_reached(c)) {
 		tcp_conn_policy_close(c, ERR_MAX_BYTES);
 		return;
 	}
@@ -345,6 +371,12 @@ void tcp_fast_event(struct tcp_conn *c, struct leg *leg, uint32_t ev)
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		leg->wr = true;
 	tcp_fast_pump(c);
+}
+
+void tcp_fast_stop(struct tcp_conn *c)
+{
+	tcp_fast_fold(c);
+	loop_timer_cancel(c->w->loop, &c->fast->poll);
 }
 
 /* ---- counters ------------------------------------------------------------ */
@@ -504,6 +536,11 @@ static void fast_splice(struct tcp_conn *c)
 		uint64_t burst = (uint64_t)policy_burst((uint64_t)c->lc->max_rate_bps);
 		fastpath_limit(f->cli.st, burst);
 		fastpath_limit(f->be.st, burst);
+	}
+	if (c->lc->max_bytes > 0) {
+		struct fast_way up = way_up(c), down = way_down(c);
+		fastpath_cap(&f->cli, &f->be,
+		             policy_bytes_left(c->lc, way_moved(&up) + way_moved(&down)));
 	}
 	struct kfwd_flow rec = {.listener = c->wl->l->id};
 	struct sockaddr_storage ss;

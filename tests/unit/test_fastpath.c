@@ -20,11 +20,13 @@ Test(fastpath, shared_layout_is_fixed)
 	/* The BPF side sees the same bytes: sizes and offsets are part of the ABI. */
 	cr_assert_eq(sizeof(struct kfwd_sock), 128);
 	cr_assert_eq(offsetof(struct kfwd_sock, written), 32);
-	cr_assert_eq(offsetof(struct kfwd_sock, flow_id), 80);
-	cr_assert_eq(offsetof(struct kfwd_sock, seq_base), 88);
-	cr_assert_eq(offsetof(struct kfwd_sock, limited), 100);
-	cr_assert_eq(offsetof(struct kfwd_sock, allow), 104);
-	cr_assert_eq(offsetof(struct kfwd_sock, skipped), 112);
+	cr_assert_eq(offsetof(struct kfwd_sock, flow_id), 72);
+	cr_assert_eq(offsetof(struct kfwd_sock, seq_base), 80);
+	cr_assert_eq(offsetof(struct kfwd_sock, limited), 92);
+	cr_assert_eq(offsetof(struct kfwd_sock, allow), 96);
+	cr_assert_eq(offsetof(struct kfwd_sock, skipped), 104);
+	cr_assert_eq(offsetof(struct kfwd_sock, cap_slot), 116);
+	cr_assert_eq(offsetof(struct kfwd_sock, budget), 120);
 	cr_assert_eq(sizeof(struct kfwd_port_key), 20);
 	cr_assert_eq(sizeof(struct kfwd_port), 8);
 	cr_assert_eq(sizeof(struct kfwd_endpoint), 20);
@@ -201,6 +203,28 @@ Test(fastpath, limit_sets_the_allowance)
 	fastpath_limit(&st, 131072);
 	cr_assert_eq(st.limited, 1);
 	cr_assert_eq(st.allow, 131072);
+}
+
+Test(fastpath, cap_shares_one_budget_between_both_slots)
+{
+	struct kfwd_sock cst = {0}, bst = {0};
+	struct fastpath_sock cli = {.cookie = 7, .slot = 41, .st = &cst};
+	struct fastpath_sock be = {.cookie = 8, .slot = 42, .st = &bst};
+	cr_assert_eq(fastpath_budget_left(&cst), UINT64_MAX, "not capped: no limit");
+	cr_assert_eq(fastpath_budget_take(&cst, 5000), 5000, "not capped: take all");
+	cr_assert_eq(fastpath_budget_take(NULL, 10), 10, "no slot: take all");
+	fastpath_cap(&cli, &be, 1000);
+	cr_assert_eq(cst.cap_slot, 42, "the budget is in the client's slot (41), plus one");
+	cr_assert_eq(bst.cap_slot, 42, "the backend's verdict draws from the same slot");
+	cr_assert_eq(bst.budget, 0, "only the client's slot holds the budget");
+	cr_assert_eq(fastpath_budget_take(&cst, 600), 600);
+	cr_assert_eq(fastpath_budget_take(&cst, 600), 400, "no more than is left");
+	cr_assert_eq(fastpath_budget_take(&cst, 1), 0, "spent");
+	fastpath_budget_give(&cst, 150);
+	cr_assert_eq(fastpath_budget_left(&cst), 150, "an unread rest comes back");
+	fastpath_budget_give(&cst, 0);
+	cr_assert_eq(fastpath_budget_take(&cst, 150), 150);
+	cr_assert_eq(fastpath_budget_left(&cst), 0);
 }
 
 Test(fastpath, eof_only_when_every_passed_byte_was_read)

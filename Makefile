@@ -23,7 +23,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD) $(QUIC_CFLAGS) -DKFWD_VERSION='"$(VERSION)"'
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD) $(QUIC_CFLAGS)
 LDLIBS   := $(QUIC_LIBS) -lcares -lsystemd -lconfig -lxdp -lbpf -lelf -lz -lpthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -42,7 +42,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ASAN_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all deps test unit unit-asan integration demo bench clean format kfwd-asan
+.PHONY: FORCE all deps test unit unit-asan integration demo bench clean format kfwd-asan
 all: $(BUILD)/kfwd $(BUILD)/kfwd-asan
 
 deps:
@@ -56,6 +56,17 @@ $(BUILD)/vmlinux.h:
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard include/*.h bpf/*.h)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -I$(BUILD) -c $< -o $@
+
+# The version the daemon prints, rewritten only when `git describe` says
+# something new: the objects that include it are rebuilt then, and only then
+# (a -D flag would leave objects that were not rebuilt with an old string).
+$(BUILD)/version.h: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)v='#define KFWD_VERSION "$(VERSION)"'; \
+	if [ "$$(cat $@ 2>/dev/null)" != "$$v" ]; then echo "$$v" > $@; fi
+FORCE:
+VERSION_USERS := ctl daemon main
+$(foreach u,$(VERSION_USERS),$(BUILD)/obj/$(u).o $(BUILD)/asan/$(u).o): $(BUILD)/version.h
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)

@@ -3,6 +3,7 @@
 #include "fastpath.h"
 #include "log.h"
 #include "tunnel.h"
+#include "version.h"
 #include "xdp_view.h"
 
 #include <errno.h>

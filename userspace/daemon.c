@@ -6,6 +6,7 @@
 #include "proxy.h"
 #include "sdnotify.h"
 #include "tunnel.h"
+#include "version.h"
 #include "xdp.h"
 
 #include <errno.h>

@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "jsonw.h"
 #include "log.h"
+#include "version.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -622,7 +622,8 @@ static void dir_check(struct tcp_conn *c, const char *name, const struct fast_di
 	    getsockopt(src_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_bytes_received;
 	bool seen_ok =
 	    !tcp_rx || passed + redirected == tcp_rx || passed + redirected + 1 == tcp_rx;
-	if (d->rbytes == passed && d->ubytes == d->rbytes && seen_ok)
+	/* A proxy's request head was read, not relayed (skip). */
+	if (d->rbytes == passed && d->ubytes + d->skip == d->rbytes && seen_ok)
 		return;
 	char peer[ADDR_STRLEN] = "?";
 	struct addr a = {.len = sizeof(a.u.ss)};
@@ -630,11 +631,11 @@ static void dir_check(struct tcp_conn *c, const char *name, const struct fast_di
 		addr_format(&a, peer);
 	log_warn(
 	    "listener %s: client %s: %s: TCP received %llu bytes (FIN included), the verdict "
-	    "passed %llu and redirected %llu, kfwd read %llu and wrote %llu: the stream is not "
-	    "what was sent",
+	    "passed %llu and redirected %llu, kfwd read %llu (%llu of them a request head) and "
+	    "wrote %llu: the stream is not what was sent",
 	    c->wl->l->name, peer, name, (unsigned long long)tcp_rx, (unsigned long long)passed,
 	    (unsigned long long)redirected, (unsigned long long)d->rbytes,
-	    (unsigned long long)d->ubytes);
+	    (unsigned long long)d->skip, (unsigned long long)d->ubytes);
 }
 
 void tcp_fast_close(struct tcp_conn *c)

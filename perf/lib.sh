@@ -80,6 +80,20 @@ cpu_total() {
 	echo $((u + n + s + idle + io + irq + sirq + st))
 }
 
+# CPU ticks (user + system, every thread) the processes of process group $1
+# have used so far: a system started by start_bg is the group of its timeout.
+pgrp_ticks() {
+	local f line sum=0
+	local -a v
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue
+		# After "(comm) ": state ppid pgrp ... utime (12th) stime (13th).
+		read -r -a v <<<"${line##*) }"
+		((${v[2]:-0} == $1)) && sum=$((sum + v[11] + v[12]))
+	done
+	echo "$sum"
+}
+
 # ---- the round loop every benchmark script runs ----------------------------
 # SYSTEMS, STATUS (empty: the system can run), RAW, T_START and MAX_SECONDS
 # are the caller's.

@@ -17,6 +17,7 @@ METRICS = {
     "tunnels_per_s": ("rate", "rate", "higher"),
     "setup_p50_us": ("rate", "p50_us", "lower"),
     "setup_p99_us": ("rate", "p99_us", "lower"),
+    "setup_cpu_us": ("rate", "proxy_cpu_us", "lower"),
     "tput1_gbps": ("bulk1", "gbps", "higher"),
     "tput4_gbps": ("bulk4", "gbps", "higher"),
     "cpu1_s_per_gb": ("bulk1", "cpu_s_per_gb", "lower"),
@@ -29,6 +30,9 @@ DESCRIPTIONS = {
     "and echoed, close (build/perf/connectload rate)",
     "setup_p50_us": "median time of one such whole cycle",
     "setup_p99_us": "99th percentile of it",
+    "setup_cpu_us": "the proxy's own CPU time per tunnel in that run: user + system ticks of its "
+    "processes (every thread, squid's workers too) divided by the tunnels completed; the load "
+    "generator, echo server and the kernel's softirq work outside them are not in it",
     "tput1_gbps": "BYTES through one CONNECT tunnel to a sink that acknowledges them (build/perf/connectload "
     "bulk -P 1): Gbit/s from the tunnel being up to the acknowledgement of the last byte",
     "tput4_gbps": "the same BYTES split over 4 tunnels at once (-P 4), until the last acknowledgement",
@@ -118,6 +122,7 @@ def main(raw_path, out_path):
     print(f"CONNECT proxies, {doc['machine']['nproc']} cores, median of {n} round(s); (x) = ratio to squid for "
           "setup, to the best peer for throughput and CPU")
     cols = [("tunnels_per_s", "tunnels/s", "%.0f"), ("setup_p99_us", "setup p99 us", "%.0f"),
+            ("setup_cpu_us", "proxy CPU us/tunnel", "%.0f"),
             ("tput1_gbps", "1 tunnel Gbit/s", "%.2f"), ("tput4_gbps", "4 tunnels Gbit/s", "%.2f"),
             ("cpu1_s_per_gb", "CPU-s/GB 1", "%.2f"), ("cpu4_s_per_gb", "CPU-s/GB 4", "%.2f")]
     heads = ["system"] + [c[1] for c in cols] + ["verified"]

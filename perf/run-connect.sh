@@ -9,7 +9,9 @@
 # the rounds of:
 #  (a) tunnels established per second: WORKERS connections at a time, each a
 #      new TCP connection to the proxy, CONNECT to an echo server, the 200,
-#      32 bytes there and back, close (build/perf/connectload rate, SECS s);
+#      32 bytes there and back, close (build/perf/connectload rate, SECS s),
+#      and the proxy's own CPU time per tunnel (its process group's user +
+#      system ticks over the run);
 #  (b) tunnel throughput: BYTES through 1 tunnel and through 4 in parallel
 #      to a sink that acknowledges every byte (build/perf/connectload bulk),
 #      Gbit/s from all tunnels up to the last acknowledgement, and CPU-s per
@@ -347,11 +349,19 @@ record() { # R S TEST JSON|"" ERR
 }
 
 test_rate() { # R S
-	local out=$TMP/rate.out err=$TMP/rate.err
+	local out=$TMP/rate.out err=$TMP/rate.err t0 t1 v
+	t0=$(pgrp_ticks "$SYS_PID")
 	if run_client $((SECS + 60)) "$out" "$err" "$LOAD" rate -p "127.0.0.1:${P_PX[$2]}" -t "$T_ECHO" \
 		-k "$CONC" -d "$SECS" -s 32 -T 2000; then
-		record "$1" "$2" rate "$(head -n1 "$out")"
-		SUMMARY+=" $("$PY" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print("%.0f tunnels/s (%d errors)" % (d["rate"], d["errors"]))' "$out")"
+		t1=$(pgrp_ticks "$SYS_PID")
+		# The proxy's own CPU per tunnel: the part of the machine's work that is its.
+		v=$("$PY" -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+d["proxy_cpu_us"] = int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(d["tunnels"], 1)
+print(json.dumps(d))' "$out" "$((t1 - t0))" "$HZ")
+		record "$1" "$2" rate "$v"
+		SUMMARY+=" $("$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f tunnels/s (%d errors), proxy %.0f us CPU per tunnel" % (d["rate"], d["errors"], d["proxy_cpu_us"]))' "$v")"
 	else
 		record "$1" "$2" rate "" "connectload rate: $(oneline "$err") $(oneline "$out")"
 		SUMMARY+=" rate FAILED"
